@@ -1,1 +1,7 @@
-"""See DESIGN.md."""
+"""Building blocks shared by backbones, heads and segmentors."""
+from .conv_module import ConvModule
+from .norm import FallbackSyncBatchNorm, build_activation_layer, build_norm_layer, is_norm
+from .resize import resize
+
+__all__ = ['ConvModule', 'FallbackSyncBatchNorm', 'build_activation_layer',
+           'build_norm_layer', 'is_norm', 'resize']

@@ -1,0 +1,56 @@
+"""Conv -> norm -> activation, with mmcv's ConvModule attribute names.
+
+The names (`conv`, `bn`/`gn`, `activate`) are what mmsegmentation checkpoints use,
+so heads built from this block load those weights unchanged.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .norm import build_activation_layer, build_norm_layer
+
+
+class ConvModule(nn.Module):
+    """A 2-d convolution with optional norm and activation.
+
+    Args:
+        bias: 'auto' drops the conv bias when a norm follows (the norm has its own).
+        norm_cfg: e.g. `dict(type='SyncBN', requires_grad=True)`; None for no norm.
+        act_cfg: e.g. `dict(type='ReLU')`; None for no activation.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int = 1, padding: int | tuple[int, int] = 0, dilation: int = 1,
+                 groups: int = 1, bias: bool | str = 'auto', conv_cfg: dict | None = None,
+                 norm_cfg: dict | None = None, act_cfg: dict | None = dict(type='ReLU'),
+                 inplace: bool = True) -> None:
+        super().__init__()
+        if conv_cfg is not None and conv_cfg.get('type', 'Conv2d') not in ('Conv2d', 'Conv'):
+            raise ValueError(f"ConvModule supports conv_cfg type 'Conv2d' only, got {conv_cfg}")
+        if bias == 'auto':
+            bias = norm_cfg is None
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                              padding=padding, dilation=dilation, groups=groups, bias=bias)
+        self.norm_name: str | None = None
+        if norm_cfg is not None:
+            self.norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+            self.add_module(self.norm_name, norm)
+        self.activate: nn.Module | None = None
+        if act_cfg is not None:
+            act_cfg = dict(act_cfg)
+            if act_cfg['type'] in ('ReLU', 'ReLU6', 'LeakyReLU', 'SiLU', 'HSwish'):
+                act_cfg.setdefault('inplace', inplace)
+            self.activate = build_activation_layer(act_cfg)
+
+    @property
+    def norm(self) -> nn.Module | None:
+        return getattr(self, self.norm_name) if self.norm_name else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm_name is not None:
+            x = getattr(self, self.norm_name)(x)
+        if self.activate is not None:
+            x = self.activate(x)
+        return x
