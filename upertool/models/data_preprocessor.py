@@ -1,0 +1,2 @@
+"""Placeholder until the segmentor work lands; replaced by SegDataPreProcessor."""
+SegDataPreProcessor = None
