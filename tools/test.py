@@ -1,0 +1,68 @@
+"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--show-dir D] [--tta]."""
+import argparse
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from upertool.engine.cli import add_common_args, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='folder to write predicted masks to, as PNG')
+    parser.add_argument('--show', action='store_true', help='show results in a window')
+    parser.add_argument('--show-dir',
+                        help='folder (under the work dir) for image | ground truth | '
+                             'prediction overlays')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument('--tta', action='store_true',
+                        help='multi-scale + flip test-time augmentation (config tta_pipeline)')
+    add_common_args(parser)
+    return parser.parse_args()
+
+
+def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' not in hooks:
+        raise SystemExit('--show/--show-dir need default_hooks.visualization '
+                         '(SegVisualizationHook) in the config.')
+    hook = hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        cfg.visualizer['save_dir'] = args.show_dir
+        cfg.visualizer['vis_backends'] = [dict(type='LocalVisBackend')]
+
+
+def enable_tta(cfg: Config) -> None:
+    if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
+        raise SystemExit('--tta needs tta_pipeline and tta_model in the config.')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args)
+    if args.tta:
+        enable_tta(cfg)
+    if args.out:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

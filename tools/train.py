@@ -1,0 +1,31 @@
+"""Train a segmentor from a config: python tools/train.py CONFIG [--work-dir D] [--resume]."""
+import argparse
+
+from mmengine.runner import Runner
+
+from upertool.engine.cli import add_common_args, enable_amp, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--resume', action='store_true',
+                        help='resume from the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: fp16 on CUDA, bf16 autocast on CPUs with bf16')
+    add_common_args(parser)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args)
+    if args.amp:
+        enable_amp(cfg)
+    cfg.resume = args.resume
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,58 @@
+"""What tools/train.py and tools/test.py share: config loading and run settings."""
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+from upertool.engine.optimizers import cpu_supports_bf16
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. train_cfg.max_iters=100 model.decode_head.num_classes=5')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher for distributed runs (torchrun: pytorch)')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def load_config(config: str, args: argparse.Namespace) -> Config:
+    """Read the config, apply --cfg-options, --launcher and --work-dir (default work_dirs/NAME)."""
+    if not osp.isfile(config):
+        raise SystemExit(f'Config file not found: {config}')
+    cfg = Config.fromfile(config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision for the device at hand.
+
+    CUDA: mmengine's AmpOptimWrapper (fp16, dynamic loss scale). CPU: bf16 autocast where
+    the CPU has native bf16; elsewhere bf16 would be emulated and slower than fp32, so stop.
+    """
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'BF16AutocastOptimWrapper'):
+        raise SystemExit(f'--amp works with OptimWrapper; this config uses {wrapper}.')
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif cpu_supports_bf16():
+        cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    else:
+        raise SystemExit(
+            '--amp: no CUDA device, and this CPU has no native bf16 (AVX512-BF16/AMX), where '
+            'bf16 autocast would run slower than fp32. Train without --amp.')
