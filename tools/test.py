@@ -59,7 +59,6 @@ def main() -> None:
         enable_tta(cfg)
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
     runner = Runner.from_cfg(cfg)
     runner.test()
 

@@ -1,1 +1,4 @@
-"""See DESIGN.md."""
+"""Evaluation: importing this package registers every metric (METRICS' location)."""
+from .iou_metric import IoUMetric
+
+__all__ = ['IoUMetric']
