@@ -1,0 +1,257 @@
+"""EncoderDecoder: backbone -> [neck] -> decode head (+ auxiliary heads), as mmsegmentation 1.x.
+
+    loss():    extract_feat() -> decode_head.loss() [+ auxiliary_head.loss()]   -> dict of losses
+    predict(): inference() (whole | slide) -> postprocess_result()              -> SegDataSamples
+    tensor:    extract_feat() -> decode_head.forward()                           -> raw logits
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from torch import Tensor, nn
+
+from upertool.registry import MODELS
+from upertool.structures import SegDataSample
+
+from .head_channels import feature_channels, resolve_head_in_channels
+from .inference import as_pair, restore_logits, slide_inference, whole_inference
+
+TEST_MODES = ('whole', 'slide')
+
+
+def add_prefix(inputs: dict, prefix: str) -> dict:
+    """{'loss_ce': x} -> {'<prefix>.loss_ce': x}, as mmsegmentation's `add_prefix`."""
+    return {f'{prefix}.{name}': value for name, value in inputs.items()}
+
+
+def _build(cfg: dict | nn.Module) -> nn.Module:
+    return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+
+
+@MODELS.register_module()
+class EncoderDecoder(BaseModel):
+    """The UPerNet/FCN segmentor: an encoder (backbone, optional neck) and decode heads.
+
+    Heads whose config omits `in_channels` get them from the backbone's (or neck's)
+    `out_channels`, picked by the head's `in_index`; stated ones are checked against them.
+
+    Args:
+        backbone: MODELS config of the backbone; it returns a tuple of feature maps.
+        decode_head: MODELS config of the head that makes the predictions.
+        neck: optional MODELS config between backbone and heads.
+        auxiliary_head: a head config, or a list of them, used for extra losses in training.
+        train_cfg: passed to the heads' `loss`.
+        test_cfg: dict(mode='whole' | 'slide', crop_size=(h, w), stride=(h, w),
+            batch_size=1 (slide windows run at once), return_logits=True (keep `seg_logits`
+            in the predictions)). None means whole-image inference.
+        data_preprocessor: config of the data preprocessor (usually SegDataPreProcessor).
+        pretrained: checkpoint for the backbone; becomes its init_cfg
+            `dict(type='Pretrained', checkpoint=pretrained)`, as mmsegmentation.
+        init_cfg: mmengine initialisation config of the whole model.
+    """
+
+    def __init__(self, backbone: dict, decode_head: dict, neck: dict | None = None,
+                 auxiliary_head: dict | Sequence[dict] | None = None,
+                 train_cfg: dict | None = None, test_cfg: dict | None = None,
+                 data_preprocessor: dict | nn.Module | None = None,
+                 pretrained: str | None = None, init_cfg: dict | list | None = None) -> None:
+        # mmengine's BaseModel builds a config from its own root registry, which does not see
+        # upertool's components unless a default scope is set; building here always works.
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            backbone = self._with_pretrained(backbone, pretrained)
+        self.backbone = _build(backbone)
+        if neck is not None:
+            self.neck = _build(neck)
+        channels, source = feature_channels(self.backbone, getattr(self, 'neck', None))
+
+        self.decode_head = self._build_head(decode_head, channels, source, 'decode_head')
+        self.align_corners = self.decode_head.align_corners
+        self.num_classes = self.decode_head.num_classes
+        self.out_channels = self.decode_head.out_channels
+        if auxiliary_head is not None:
+            if isinstance(auxiliary_head, (list, tuple)):
+                self.auxiliary_head = nn.ModuleList(
+                    self._build_head(cfg, channels, source, f'auxiliary_head[{i}]')
+                    for i, cfg in enumerate(auxiliary_head))
+            else:
+                self.auxiliary_head = self._build_head(auxiliary_head, channels, source,
+                                                       'auxiliary_head')
+
+        self.train_cfg = train_cfg
+        self.test_cfg = ConfigDict(test_cfg) if isinstance(test_cfg, dict) else test_cfg
+        if self.test_cfg is not None:
+            self._slide_settings(check_only=True)
+
+    @staticmethod
+    def _with_pretrained(backbone: dict, pretrained: str) -> dict:
+        if isinstance(backbone, nn.Module):
+            raise ValueError('pretrained= needs a backbone config, not a built module')
+        init_cfg = backbone.get('init_cfg') or {}
+        if backbone.get('pretrained') is not None or (
+                isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'):
+            raise ValueError('both the backbone and the segmentor set pretrained weights; '
+                             'keep only one of them')
+        backbone = copy.deepcopy(backbone)
+        backbone['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
+        return backbone
+
+    @staticmethod
+    def _build_head(cfg: dict | nn.Module, channels, source: str, name: str) -> nn.Module:
+        if isinstance(cfg, nn.Module):
+            return cfg
+        return MODELS.build(resolve_head_in_channels(cfg, channels, source, name))
+
+    @property
+    def with_neck(self) -> bool:
+        return getattr(self, 'neck', None) is not None
+
+    @property
+    def with_auxiliary_head(self) -> bool:
+        return getattr(self, 'auxiliary_head', None) is not None
+
+    @property
+    def with_decode_head(self) -> bool:
+        return getattr(self, 'decode_head', None) is not None
+
+    def extract_feat(self, inputs: Tensor) -> tuple[Tensor, ...]:
+        """(B, C, H, W) images -> the backbone's (or neck's) tuple of feature maps."""
+        x = self.backbone(inputs)
+        if self.with_neck:
+            x = self.neck(x)
+        return x
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """(B, C, H, W) images -> logits (B, K, h, w) at the size the metas give the head."""
+        return self.decode_head.predict(self.extract_feat(inputs), batch_img_metas,
+                                        self.test_cfg)
+
+    def forward(self, inputs: Tensor, data_samples: list[SegDataSample] | None = None,
+                mode: str = 'tensor'):
+        """mmengine's single entry point.
+
+        Args:
+            inputs: (B, C, H, W) preprocessed images.
+            data_samples: SegDataSamples with `gt_sem_seg` (loss) or metainfo (predict).
+            mode: 'loss' -> dict of losses; 'predict' -> list of SegDataSample;
+                'tensor' -> the decode head's raw logits (B, K, h, w).
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'invalid mode {mode!r}; EncoderDecoder supports loss, predict and '
+                           'tensor')
+
+    def loss(self, inputs: Tensor, data_samples: list[SegDataSample]) -> dict[str, Tensor]:
+        """Losses of the decode head (`decode.*`) and auxiliary heads (`aux.*` / `aux_i.*`)."""
+        if data_samples is None:
+            raise ValueError("mode='loss' needs data_samples with gt_sem_seg")
+        x = self.extract_feat(inputs)
+        losses = add_prefix(self.decode_head.loss(x, data_samples, self.train_cfg), 'decode')
+        if isinstance(getattr(self, 'auxiliary_head', None), nn.ModuleList):
+            for i, head in enumerate(self.auxiliary_head):
+                losses.update(add_prefix(head.loss(x, data_samples, self.train_cfg), f'aux_{i}'))
+        elif self.with_auxiliary_head:
+            losses.update(add_prefix(
+                self.auxiliary_head.loss(x, data_samples, self.train_cfg), 'aux'))
+        return losses
+
+    def predict(self, inputs: Tensor,
+                data_samples: list[SegDataSample] | None = None) -> list[SegDataSample]:
+        """Predictions at each image's `ori_shape`, written into (new or given) SegDataSamples.
+
+        Without data_samples, every input is taken as an unpadded, unflipped original image.
+        """
+        if data_samples is None:
+            shape = tuple(inputs.shape[2:])
+            data_samples = [SegDataSample(metainfo=dict(
+                ori_shape=shape, img_shape=shape, pad_shape=shape, padding_size=(0, 0, 0, 0)))
+                for _ in range(inputs.shape[0])]
+        batch_img_metas = [sample.metainfo for sample in data_samples]
+        seg_logits = self.inference(inputs, batch_img_metas)
+        return self.postprocess_result(seg_logits, data_samples)
+
+    def _forward(self, inputs: Tensor, data_samples: list[SegDataSample] | None = None) -> Tensor:
+        """Backbone, neck and decode head only: logits (B, K, h, w) at the head's resolution."""
+        return self.decode_head.forward(self.extract_feat(inputs))
+
+    def _slide_settings(self, check_only: bool = False):
+        cfg = self.test_cfg if self.test_cfg is not None else {}
+        mode = cfg.get('mode', 'whole')
+        if mode not in TEST_MODES:
+            raise ValueError(f'test_cfg.mode must be one of {TEST_MODES}, got {mode!r}')
+        if mode != 'slide':
+            return None
+        for key in ('crop_size', 'stride'):
+            if cfg.get(key) is None:
+                raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key} (h, w)")
+        crop, stride = as_pair(cfg['crop_size'], 'crop_size'), as_pair(cfg['stride'], 'stride')
+        if stride[0] > crop[0] or stride[1] > crop[1]:
+            raise ValueError(f'test_cfg.stride {stride} is larger than crop_size {crop}, which '
+                             'would leave pixels that no window covers')
+        return crop, stride, cfg.get('batch_size', 1)
+
+    def whole_inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Logits (N, K, H, W) for the whole batch (N, C, H, W) in one pass."""
+        return whole_inference(self.encode_decode, inputs, batch_img_metas)
+
+    def slide_inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Logits (N, K, H, W) averaged over test_cfg's overlapping crop_size/stride windows."""
+        settings = self._slide_settings()
+        if settings is None:
+            raise ValueError("slide_inference needs test_cfg with mode='slide', crop_size and "
+                             'stride')
+        crop, stride, batch_size = settings
+        return slide_inference(self.encode_decode, inputs, batch_img_metas, crop, stride,
+                               batch_size)
+
+    def inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Logits (N, K, H, W) on the padded inputs, by test_cfg.mode ('whole' or 'slide')."""
+        if self._slide_settings() is None:
+            return self.whole_inference(inputs, batch_img_metas)
+        return self.slide_inference(inputs, batch_img_metas)
+
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: list[SegDataSample] | None = None
+                           ) -> list[SegDataSample]:
+        """Crop padding, undo flips, resize to `ori_shape`, then argmax (or sigmoid > threshold).
+
+        Args:
+            seg_logits: (N, K, H, W) logits on the padded inputs.
+            data_samples: one per image, whose metainfo says how to restore it (None: the
+                logits are taken as they are).
+
+        Returns:
+            The data samples with `pred_sem_seg` (1, h, w) int64 and, unless
+            test_cfg.return_logits is False, `seg_logits` (K, h, w): logits when K > 1, the
+            sigmoid probabilities for a one-channel (binary) head, as mmsegmentation.
+        """
+        num_images, channels = seg_logits.shape[:2]
+        if data_samples is None:
+            data_samples = [SegDataSample() for _ in range(num_images)]
+        if len(data_samples) != num_images:
+            raise ValueError(f'{num_images} logits but {len(data_samples)} data_samples')
+        return_logits = (self.test_cfg or {}).get('return_logits', True)
+        threshold = getattr(self.decode_head, 'threshold', None)
+        threshold = 0.3 if threshold is None else threshold  # mmsegmentation's binary default
+        for i, sample in enumerate(data_samples):
+            logits = restore_logits(seg_logits[i], sample.metainfo, self.align_corners)
+            if channels > 1:
+                pred = logits.argmax(dim=0, keepdim=True)
+            else:
+                logits = logits.sigmoid()
+                pred = (logits > threshold).to(torch.int64)
+            sample.set_data(dict(pred_sem_seg=PixelData(data=pred)))
+            if return_logits:
+                sample.set_data(dict(seg_logits=PixelData(data=logits)))
+        return data_samples

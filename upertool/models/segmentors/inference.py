@@ -1,0 +1,136 @@
+"""Whole-image / sliding-window inference and mapping logits back to the original image.
+
+Kept apart from EncoderDecoder so that other segmentors (and test-time augmentation) can reuse
+them: each takes the function that turns an image batch into logits.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from upertool.models.utils import resize
+
+# (inputs (N, C, h, w), batch_img_metas) -> logits (N, K, h, w)
+EncodeFn = Callable[[Tensor, list[dict]], Tensor]
+
+
+def as_pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    """An int or an (h, w) pair of positive ints, with an error naming `name` otherwise."""
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ValueError(f'{name} must be a positive int or a pair (h, w), got {value!r}')
+    return pair
+
+
+def slide_windows(h_img: int, w_img: int, crop_size: tuple[int, int],
+                  stride: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """mmsegmentation's window grid over an (h_img, w_img) image.
+
+    There are `max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1` rows (columns alike).
+    A window that would run past the image is shifted back inside it, and a crop larger than
+    the image is clipped to it, so every window lies in the image and all have one shape.
+
+    Returns:
+        (y1, y2, x1, x2) per window, row by row.
+    """
+    (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
+    if h_stride > h_crop or w_stride > w_crop:
+        raise ValueError(f'slide stride {stride} is larger than crop_size {crop_size}, which '
+                         'would leave pixels that no window covers')
+    h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+    w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+    windows = []
+    for h_idx in range(h_grids):
+        for w_idx in range(w_grids):
+            y2 = min(h_idx * h_stride + h_crop, h_img)
+            x2 = min(w_idx * w_stride + w_crop, w_img)
+            windows.append((max(y2 - h_crop, 0), y2, max(x2 - w_crop, 0), x2))
+    return windows
+
+
+def _crop_metas(batch_img_metas: Sequence[dict], shape: torch.Size, repeat: int) -> list[dict]:
+    """Metas telling a head to return logits at `shape`.
+
+    mmsegmentation's heads resize to `img_shape` when it is a torch.Size (its mark for slide
+    windows) and otherwise to `pad_shape`; setting both serves either reading.
+    """
+    metas = []
+    for meta in batch_img_metas:
+        meta = dict(meta)
+        meta['img_shape'] = meta['pad_shape'] = torch.Size(shape)
+        metas.append(meta)
+    return metas * repeat
+
+
+def whole_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dict]) -> Tensor:
+    """Logits (N, K, H, W) for the whole (padded) batch (N, C, H, W) at once."""
+    logits = encode(inputs, _crop_metas(batch_img_metas, inputs.shape[2:], 1))
+    _check_logits(logits, inputs, 'whole inference')
+    return logits
+
+
+def slide_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dict],
+                    crop_size: tuple[int, int], stride: tuple[int, int],
+                    batch_size: int = 1) -> Tensor:
+    """Logits (N, K, H, W) from overlapping windows, averaged where they overlap.
+
+    Args:
+        encode: image batch -> logits at the batch's size.
+        inputs: (N, C, H, W) images.
+        batch_img_metas: one meta dict per image.
+        crop_size: window (h, w); clipped to the image when larger.
+        stride: window step (h, w), at most `crop_size`.
+        batch_size: windows run through the network at once (each holding all N images);
+            only speed and memory change, not the result.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f'test_cfg.batch_size must be a positive int, got {batch_size!r}')
+    n, _, h_img, w_img = inputs.shape
+    windows = slide_windows(h_img, w_img, crop_size, stride)
+    preds = None
+    count = inputs.new_zeros((1, 1, h_img, w_img))
+    for start in range(0, len(windows), batch_size):
+        group = windows[start:start + batch_size]
+        crops = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in group])
+        logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
+        _check_logits(logits, crops, 'slide inference')
+        if preds is None:
+            preds = logits.new_zeros((n, logits.shape[1], h_img, w_img))
+        for k, (y1, y2, x1, x2) in enumerate(group):
+            preds[:, :, y1:y2, x1:x2] += logits[k * n:(k + 1) * n]
+            count[:, :, y1:y2, x1:x2] += 1
+    return preds / count.to(preds.dtype)
+
+
+def _check_logits(logits: Tensor, inputs: Tensor, where: str) -> None:
+    if logits.dim() != 4 or logits.shape[0] != inputs.shape[0] \
+            or logits.shape[2:] != inputs.shape[2:]:
+        raise RuntimeError(f'{where}: the decode head returned logits of shape '
+                           f'{tuple(logits.shape)} for inputs {tuple(inputs.shape)}; its predict() '
+                           'must return (N, K, H, W) at the size given by img_shape/pad_shape')
+
+
+def restore_logits(logits: Tensor, img_meta: dict, align_corners: bool | None) -> Tensor:
+    """One image's logits (K, H, W) on the padded input -> (K, *ori_shape).
+
+    Removes the padding (`img_padding_size`, else `padding_size`: left, right, top, bottom),
+    undoes a flip (`flip`, `flip_direction`) and resizes bilinearly to `ori_shape`.
+    """
+    _, h, w = logits.shape
+    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
+    left, right, top, bottom = (int(p) for p in padding)
+    logits = logits[None, :, top:h - bottom, left:w - right]
+    if img_meta.get('flip', False):
+        direction = img_meta.get('flip_direction', None)
+        if direction == 'horizontal':
+            logits = logits.flip(dims=(3,))
+        elif direction == 'vertical':
+            logits = logits.flip(dims=(2,))
+        else:
+            raise ValueError(f"flip_direction must be 'horizontal' or 'vertical' to undo a flip, "
+                             f'got {direction!r}')
+    ori_shape = tuple(img_meta.get('ori_shape', logits.shape[2:]))[:2]
+    logits = resize(logits, size=ori_shape, mode='bilinear', align_corners=align_corners)
+    return logits[0]
