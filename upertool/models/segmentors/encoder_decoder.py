@@ -87,8 +87,7 @@ class EncoderDecoder(BaseModel):
 
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict(test_cfg) if isinstance(test_cfg, dict) else test_cfg
-        if self.test_cfg is not None:
-            self._slide_settings(check_only=True)
+        self._slide_settings()  # bad test_cfg fails at build time, not after training
 
     @staticmethod
     def _with_pretrained(backbone: dict, pretrained: str) -> dict:
@@ -104,7 +103,8 @@ class EncoderDecoder(BaseModel):
         return backbone
 
     @staticmethod
-    def _build_head(cfg: dict | nn.Module, channels, source: str, name: str) -> nn.Module:
+    def _build_head(cfg: dict | nn.Module, channels: tuple[int, ...] | int | None, source: str,
+                    name: str) -> nn.Module:
         if isinstance(cfg, nn.Module):
             return cfg
         return MODELS.build(resolve_head_in_channels(cfg, channels, source, name))
@@ -185,7 +185,8 @@ class EncoderDecoder(BaseModel):
         """Backbone, neck and decode head only: logits (B, K, h, w) at the head's resolution."""
         return self.decode_head.forward(self.extract_feat(inputs))
 
-    def _slide_settings(self, check_only: bool = False):
+    def _slide_settings(self) -> tuple[tuple[int, int], tuple[int, int], int] | None:
+        """Checks test_cfg; (crop_size, stride, batch_size) in slide mode, else None."""
         cfg = self.test_cfg if self.test_cfg is not None else {}
         mode = cfg.get('mode', 'whole')
         if mode not in TEST_MODES:
