@@ -1,1 +1,6 @@
-"""See DESIGN.md."""
+"""Backbones: each returns a tuple of multi-scale features and reports `out_channels` and
+`strides` (see DESIGN.md). Importing this package registers them in MODELS."""
+from .resnet import ResNet, ResNetV1c, ResNetV1d
+from .resnet_blocks import BasicBlock, Bottleneck
+
+__all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d']
