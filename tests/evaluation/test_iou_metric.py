@@ -214,3 +214,15 @@ def test_all_classes_absent_gives_nan_without_crashing():
     metric.process({}, [make_sample(np.zeros((2, 2), np.int64), gt)])
     res = metric.evaluate(1)
     assert math.isnan(res['mIoU']) and math.isnan(res['aAcc'])
+
+
+def test_out_of_range_labels_are_excluded_and_reported_once(capsys):
+    MMLogger.get_instance('test_iou_range', log_level='INFO')
+    gt = np.array([[0, 1], [7, 7]])  # 7 >= num_classes and not ignore_index
+    pred = np.array([[0, 1], [0, 1]])
+    metric = IoUMetric()
+    metric.dataset_meta = dict(classes=('zero', 'one'))
+    metric.process({}, [make_sample(pred, gt, 'p/bad_labels.png')] * 2)
+    out = capsys.readouterr().out
+    assert out.count('bad_labels.png has label values [7]') == 1
+    assert metric.evaluate(2) == {'aAcc': 100.0, 'mIoU': 100.0, 'mAcc': 100.0}

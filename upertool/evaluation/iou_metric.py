@@ -56,10 +56,11 @@ def intersect_and_union(pred_label: torch.Tensor, label: torch.Tensor, num_class
 
     Returns:
         area_intersect, area_union, area_pred_label, area_label: each (C,) float64 on CPU.
-        Pixels whose label or prediction lies outside [0, C) are excluded too (as
-        mmsegmentation's `torch.histc(min=0, max=C-1)` does).
+        Pixels whose label lies outside [0, C) are excluded entirely (mmsegmentation
+        would still count their prediction as a false positive); predictions outside
+        [0, C) count for no class.
     """
-    keep = label != ignore_index
+    keep = (label != ignore_index) & (label >= 0) & (label < num_classes)
     pred_label = pred_label[keep].long()
     label = label[keep].long()
 
@@ -209,7 +210,7 @@ class IoUMetric(BaseMetric):
 
     def _check_label_range(self, label: torch.Tensor, num_classes: int, img_path: str) -> None:
         # Labels >= num_classes (other than ignore_index) usually mean a wrong
-        # reduce_zero_label or num_classes; they are excluded, as mmseg does, but said once.
+        # reduce_zero_label or num_classes; their pixels are excluded, and this is said once.
         if self._warned_out_of_range:
             return
         bad = (label != self.ignore_index) & ((label < 0) | (label >= num_classes))
