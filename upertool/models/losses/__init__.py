@@ -1,1 +1,10 @@
-"""See DESIGN.md."""
+"""Losses (registered in MODELS) and the accuracy metric logged by decode heads."""
+from .accuracy import accuracy
+from .cross_entropy import CrossEntropyLoss, binary_cross_entropy, cross_entropy
+from .dice import DiceLoss, dice_loss
+from .focal import FocalLoss, sigmoid_focal_loss
+from .utils import get_class_weight, reduce_loss, weight_reduce_loss
+
+__all__ = ['CrossEntropyLoss', 'DiceLoss', 'FocalLoss', 'accuracy', 'binary_cross_entropy',
+           'cross_entropy', 'dice_loss', 'get_class_weight', 'reduce_loss',
+           'sigmoid_focal_loss', 'weight_reduce_loss']
