@@ -1,0 +1,102 @@
+"""UPerHead: the decode head of UPerNet (Xiao et al. 2018), mmsegmentation 1.x layout.
+
+Dataflow over L selected levels (finest first):
+    last level -> PPM -> concat with the level -> `bottleneck` 3x3      = lateral[L-1]
+    level i < L-1 -> `lateral_convs[i]` 1x1                             = lateral[i]
+    top-down: lateral[i-1] += upsample(lateral[i]) for i = L-1 .. 1
+    `fpn_convs[i]` 3x3 on lateral[i] for i < L-1; lateral[L-1] as is   = fpn_out[i]
+    `_fuse_levels`: upsample all fpn_outs to the finest, concat, `fpn_bottleneck` 3x3
+    `cls_seg`: dropout + `conv_seg` 1x1
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from upertool.models.utils import ConvModule, resize
+from upertool.registry import MODELS
+
+from .base import BaseDecodeHead
+from .psp_module import PPM
+
+
+@MODELS.register_module()
+class UPerHead(BaseDecodeHead):
+    """Unified Perceptual Parsing head: PPM on the coarsest level plus an FPN.
+
+    Args:
+        in_channels: channels of each selected level, finest first.
+        channels: channels of every internal map and of the fused map.
+        num_classes: number of classes.
+        pool_scales: PPM grid sizes.
+        in_index: the backbone levels used; all of them (0 .. L-1) when omitted.
+        **head_args: the other BaseDecodeHead arguments (norm_cfg, dropout_ratio,
+            loss_decode, align_corners, ...).
+    """
+
+    def __init__(self, *, in_channels: Sequence[int], channels: int, num_classes: int,
+                 pool_scales: Sequence[int] = (1, 2, 3, 6),
+                 in_index: Sequence[int] | None = None, **head_args: Any) -> None:
+        if not isinstance(in_channels, (list, tuple)):
+            raise ValueError(f'UPerHead: in_channels must be a list (one entry per level), '
+                             f'got {in_channels!r}')
+        transform = head_args.pop('input_transform', 'multiple_select')
+        if transform not in (None, 'multiple_select'):
+            raise ValueError("UPerHead: input_transform must be 'multiple_select' (it fuses "
+                             f'the levels itself), got {transform!r}')
+        if in_index is None:
+            in_index = list(range(len(in_channels)))
+        super().__init__(in_channels, channels, num_classes=num_classes, in_index=in_index,
+                         input_transform='multiple_select', **head_args)
+        convs = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+        self.psp_modules = PPM(pool_scales, self.in_channels[-1], channels,
+                               align_corners=self.align_corners, **convs)
+        self.bottleneck = ConvModule(self.in_channels[-1] + len(pool_scales) * channels,
+                                     channels, 3, padding=1, **convs)
+        self.lateral_convs = nn.ModuleList(
+            ConvModule(c, channels, 1, inplace=False, **convs) for c in self.in_channels[:-1])
+        self.fpn_convs = nn.ModuleList(
+            ConvModule(channels, channels, 3, padding=1, inplace=False, **convs)
+            for _ in self.in_channels[:-1])
+        self.fpn_bottleneck = ConvModule(len(self.in_channels) * channels, channels, 3,
+                                         padding=1, **convs)
+
+    def psp_forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """PPM on the last level: (B, C_last, h, w) -> (B, channels, h, w)."""
+        x = inputs[-1]
+        return self.bottleneck(torch.cat([x, *self.psp_modules(x)], dim=1))
+
+    def _fuse_levels(self, fpn_outs: list[Tensor]) -> Tensor:
+        """Upsample every level to the finest, concat, 3x3 `fpn_bottleneck`.
+
+        Args:
+            fpn_outs: L maps (B, channels, h_i, w_i), finest first.
+
+        Returns:
+            (B, channels, h_0, w_0).
+        """
+        size = fpn_outs[0].shape[2:]
+        upsampled = [fpn_outs[0]] + [
+            resize(x, size=size, mode='bilinear', align_corners=self.align_corners)
+            for x in fpn_outs[1:]]
+        return self.fpn_bottleneck(torch.cat(upsampled, dim=1))
+
+    def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
+        """All backbone levels -> fused features (B, channels, h_0, w_0)."""
+        inputs = self._transform_inputs(inputs)
+        laterals = [conv(inputs[i]) for i, conv in enumerate(self.lateral_convs)]
+        laterals.append(self.psp_forward(inputs))
+        for i in range(len(laterals) - 1, 0, -1):
+            laterals[i - 1] = laterals[i - 1] + resize(
+                laterals[i], size=laterals[i - 1].shape[2:], mode='bilinear',
+                align_corners=self.align_corners)
+        fpn_outs = [conv(laterals[i]) for i, conv in enumerate(self.fpn_convs)]
+        fpn_outs.append(laterals[-1])
+        return self._fuse_levels(fpn_outs)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """All backbone levels -> logits (B, out_channels, h_0, w_0) at the finest level."""
+        return self.cls_seg(self._forward_feature(inputs))
