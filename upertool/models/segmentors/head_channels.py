@@ -7,10 +7,13 @@ a message naming both sides instead of as a shape error inside a convolution.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
+
+from upertool.registry import MODELS
 
 # A channel spec: one count per feature level, or one int that holds for every level (the
 # convention of FPN-like necks, whose `out_channels` is a single int).
@@ -32,8 +35,30 @@ def feature_channels(backbone: nn.Module, neck: nn.Module | None) -> tuple[Chann
     return channels, type(source).__name__
 
 
+def default_in_index(head_type: Any) -> Any:
+    """The `in_index` a head uses when its config omits it: its class's own default.
+
+    BaseDecodeHead's is -1 (the last level); a head may declare another (UPerHead: None,
+    meaning every level). Heads that only forward `in_index` to their base get -1.
+    """
+    cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
+    try:
+        param = inspect.signature(cls).parameters.get('in_index')
+    except (TypeError, ValueError):  # not a class we can inspect: assume the base default
+        param = None
+    if param is None or param.default is inspect.Parameter.empty:
+        return -1
+    return param.default
+
+
 def _select(channels: Channels, in_index: Any, head_name: str, source: str) -> int | list[int]:
-    """The channels a head with `in_index` receives (an int index picks one level)."""
+    """The channels a head with `in_index` receives (an int index picks one level, None all)."""
+    if in_index is None:
+        if isinstance(channels, int):
+            raise ValueError(f'{head_name}: in_index selects every level, but {source} gives one '
+                             f'channel count ({channels}) without the number of levels; state '
+                             'in_index or in_channels in the head config')
+        return list(channels)
     indices = [in_index] if isinstance(in_index, int) else list(in_index)
     picked = []
     for idx in indices:
@@ -73,9 +98,10 @@ def resolve_head_in_channels(head_cfg: dict, channels: Channels | None, source: 
             stated and the backbone/neck does not report `out_channels`.
     """
     cfg = copy.deepcopy(head_cfg)
-    in_index = cfg.get('in_index', -1)
-    stated = cfg.get('in_channels', None)
     head_type = cfg.get('type', '?')
+    in_index = cfg['in_index'] if 'in_index' in cfg else default_in_index(head_type)
+    stated = cfg.get('in_channels', None)
+    head_type = getattr(head_type, '__name__', head_type)
     if channels is None:
         if stated is None:
             raise ValueError(f'{head_name} ({head_type}) has no in_channels and {source} does not '
