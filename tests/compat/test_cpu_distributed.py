@@ -1,0 +1,59 @@
+"""`--launcher pytorch` trains on CPU: gloo, no set_device, DDP without device_ids."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.model.wrappers.distributed import MMDistributedDataParallel
+from torch import nn
+
+from upertool.compat import install_stack_fixes
+
+WORKER = Path(__file__).with_name('cpu_ddp_worker.py')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only code path')
+def test_two_cpu_ranks_train_with_averaged_gradients(tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+           '--nproc_per_node', '2', str(WORKER), str(tmp_path)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    ranks = [torch.load(tmp_path / f'rank{r}.pt', weights_only=True) for r in (0, 1)]
+    for rank in ranks:
+        assert rank['backend'] == 'gloo' and rank['world_size'] == 2
+        assert rank['wrapper'] == 'MMDistributedDataParallel'
+        assert rank['device_ids'] == 'None'
+        assert rank['built_norm'] == 'FallbackSyncBatchNorm'
+        assert rank['norm'] == '_BatchNormXd'  # torch's DDP refuses SyncBatchNorm on CPU
+    before, after = ranks[0]['after'], ranks[1]['after']
+    assert before.keys() == after.keys() and len(after) >= 3
+    for name in after:
+        # Ranks saw different samples: equal parameters mean DDP averaged the gradients.
+        assert torch.equal(ranks[0]['after'][name], ranks[1]['after'][name]), name
+    assert any(not torch.equal(ranks[0]['before'][k], ranks[0]['after'][k]) for k in after)
+
+
+def test_ddp_wrapper_keeps_device_ids_off_cpu_modules_only(monkeypatch):
+    install_stack_fixes()
+    seen = {}
+
+    def fake_ddp_init(self, *args, **kwargs):  # what the patch forwards to torch's DDP
+        seen.update(kwargs)
+
+    original = MMDistributedDataParallel.__init__.__upertool_replaces__
+    monkeypatch.setattr(MMDistributedDataParallel.__init__, '__upertool_replaces__', original)
+    patched = MMDistributedDataParallel.__init__
+    monkeypatch.setattr('torch.nn.parallel.DistributedDataParallel.__init__', fake_ddp_init)
+
+    patched(object.__new__(MMDistributedDataParallel), module=nn.Linear(2, 2),
+            device_ids=[0], broadcast_buffers=False)
+    assert seen['device_ids'] is None and seen['broadcast_buffers'] is False
+
+    seen.clear()
+    meta_module = nn.Linear(2, 2, device='meta')  # stands in for a module on a GPU
+    patched(object.__new__(MMDistributedDataParallel), module=meta_module, device_ids=[0])
+    assert seen['device_ids'] == [0]
