@@ -1,1 +1,26 @@
-"""See DESIGN.md."""
+"""Datasets (registered in DATASETS) and their transforms (registered in TRANSFORMS)."""
+from .ade import ADE20KDataset
+from .base import BaseSegDataset
+from .cityscapes import CityscapesDataset
+from .synthetic import SyntheticShapesDataset
+from .transforms import (
+    LoadAnnotations,
+    LoadImageFromFile,
+    LoadImageFromNDArray,
+    PackSegInputs,
+    Pad,
+    PhotoMetricDistortion,
+    RandomCrop,
+    RandomFlip,
+    RandomResize,
+    Resize,
+    ResizeToMultiple,
+    TestTimeAug,
+)
+
+__all__ = [
+    'ADE20KDataset', 'BaseSegDataset', 'CityscapesDataset', 'SyntheticShapesDataset',
+    'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'PackSegInputs', 'Pad',
+    'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
+    'ResizeToMultiple', 'TestTimeAug'
+]
