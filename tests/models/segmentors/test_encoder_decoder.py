@@ -467,15 +467,20 @@ def test_real_upernet_mmseg_style_config_is_checked_against_resnet():
 
 
 def test_real_upernet_slide_matches_whole_and_batched_windows():
+    from mmengine.config import ConfigDict
+
+    model = _real_upernet(test_cfg=dict(mode='whole')).eval()
     x = torch.randn(1, 3, 40, 36)
-    with torch.no_grad():
-        whole = _real_upernet(test_cfg=dict(mode='whole')).eval().inference(x, [{}])
-        one_window = _real_upernet(test_cfg=dict(mode='slide', crop_size=(64, 64),
-                                                 stride=(32, 32))).eval().inference(x, [{}])
-        slide = _real_upernet(test_cfg=dict(mode='slide', crop_size=(32, 32),
-                                            stride=(16, 16))).eval().inference(x, [{}])
-        batched = _real_upernet(test_cfg=dict(mode='slide', crop_size=(32, 32), stride=(16, 16),
-                                              batch_size=4)).eval().inference(x, [{}])
+
+    def run(**test_cfg):
+        model.test_cfg = ConfigDict(test_cfg)
+        with torch.no_grad():
+            return model.inference(x, [{}])
+
+    whole = run(mode='whole')
+    one_window = run(mode='slide', crop_size=(64, 64), stride=(32, 32))
+    slide = run(mode='slide', crop_size=(32, 32), stride=(16, 16))
+    batched = run(mode='slide', crop_size=(32, 32), stride=(16, 16), batch_size=4)
     torch.testing.assert_close(one_window, whole)
     torch.testing.assert_close(batched, slide, rtol=1e-5, atol=1e-5)
     assert slide.shape == whole.shape == (1, 3, 40, 36)
