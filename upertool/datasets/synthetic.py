@@ -50,11 +50,13 @@ def generate_synthetic_shapes(root: str, params: dict, log_every: int = 500) -> 
     (seed, split id, i), so samples do not depend on each other or on the order.
     """
     gen_args = {k: params[k] for k in ('image_size', 'num_shapes', 'radius_range',
-                                       'num_clutter', 'front_line_prob', 'noise_std')}
+                                       'num_clutter', 'front_line_prob', 'noise_std',
+                                       'min_contrast')}
     generator = ShapeSceneGenerator(**gen_args)
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-', dir=parent)
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
         total = params['num_train'] + params['num_val']
         done, start = 0, time.perf_counter()
@@ -109,6 +111,8 @@ class SyntheticShapesDataset(BaseSegDataset):
         num_clutter: (min, max) unlabelled clutter items (lines, blobs, bands).
         front_line_prob: chance of a thin line over the shapes (labelled background).
         noise_std: per-pixel Gaussian noise std.
+        min_contrast: least RGB distance between an object's mean colour and what it covers
+            (lower is harder).
         **kwargs: BaseSegDataset's arguments (pipeline, test_mode, indices, ...).
     """
 
@@ -127,6 +131,7 @@ class SyntheticShapesDataset(BaseSegDataset):
                  num_clutter: tuple[int, int] = (2, 5),
                  front_line_prob: float = 0.3,
                  noise_std: float = 6.,
+                 min_contrast: float = 60.,
                  **kwargs: Any) -> None:
         if split not in _SPLIT_IDS:
             raise ValueError(f'SyntheticShapesDataset: split must be one of '
@@ -139,7 +144,8 @@ class SyntheticShapesDataset(BaseSegDataset):
             version=GENERATOR_VERSION, num_train=int(num_train), num_val=int(num_val),
             image_size=int(image_size), seed=int(seed), num_shapes=list(num_shapes),
             radius_range=[float(r) for r in radius_range], num_clutter=list(num_clutter),
-            front_line_prob=float(front_line_prob), noise_std=float(noise_std))
+            front_line_prob=float(front_line_prob), noise_std=float(noise_std),
+            min_contrast=float(min_contrast))
         digest = hashlib.sha1(json.dumps(self.params, sort_keys=True).encode()).hexdigest()
         root = data_root if data_root is not None else osp.join(cache_dir, digest[:12])
         self._ensure_generated(root)
