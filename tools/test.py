@@ -15,8 +15,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='folder to write predicted masks to, as PNG')
     parser.add_argument('--show', action='store_true', help='show results in a window')
     parser.add_argument('--show-dir',
-                        help='folder (under the work dir) for image | ground truth | '
-                             'prediction overlays')
+                        help='write image | ground truth | prediction overlays to '
+                             'DIR/vis_data/vis_image/')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
     parser.add_argument('--tta', action='store_true',
                         help='multi-scale + flip test-time augmentation (config tta_pipeline)')
