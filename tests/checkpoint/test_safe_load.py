@@ -59,10 +59,11 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, 'getaddrinfo', refuse)
 
 
-def _hostile(tmp_path, payload_cls):
+def _hostile(tmp_path, payload_cls, zip_format=True):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'hostile.pth'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': payload_cls(marker)}, path)
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': payload_cls(marker)}, path,
+               _use_new_zipfile_serialization=zip_format)
     return path, marker
 
 
@@ -115,10 +116,12 @@ def test_numpy1_spelling_in_legacy_format_loads(tmp_path):
     np.testing.assert_array_equal(loaded['hist'], [0, 1, 2])
 
 
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
 @pytest.mark.parametrize('payload_cls, named', [(_ShellPayload, 'posix.system (os.system)'),
                                                 (_ExecPayload, 'builtins.exec')])
-def test_code_running_pickle_is_refused_without_running(tmp_path, payload_cls, named):
-    path, marker = _hostile(tmp_path, payload_cls)
+def test_code_running_pickle_is_refused_without_running(tmp_path, payload_cls, named,
+                                                        zip_format):
+    path, marker = _hostile(tmp_path, payload_cls, zip_format)
 
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint_file(path)

@@ -44,9 +44,8 @@ def test_ddp_wrapper_keeps_device_ids_off_cpu_modules_only(monkeypatch):
     def fake_ddp_init(self, *args, **kwargs):  # what the patch forwards to torch's DDP
         seen.update(kwargs)
 
-    original = MMDistributedDataParallel.__init__.__upertool_replaces__
-    monkeypatch.setattr(MMDistributedDataParallel.__init__, '__upertool_replaces__', original)
     patched = MMDistributedDataParallel.__init__
+    assert patched.__upertool_replaces__ is not None
     monkeypatch.setattr('torch.nn.parallel.DistributedDataParallel.__init__', fake_ddp_init)
 
     patched(object.__new__(MMDistributedDataParallel), module=nn.Linear(2, 2),

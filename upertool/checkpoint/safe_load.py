@@ -82,8 +82,9 @@ def load_checkpoint_file(path: str | os.PathLike,
 
     Args:
         path: Local file. `~` is expanded. URLs are refused (see module docstring).
-        map_location: As for `torch.load`; for `.safetensors` a device string or
-            `torch.device` (None means CPU).
+        map_location: As for `torch.load` (None: where the tensors were saved, or
+            the CPU on a machine without CUDA); for `.safetensors` a device string or
+            `torch.device`.
 
     Returns:
         The checkpoint dict as saved (mmengine's: `meta`, `state_dict`, `optimizer`,
@@ -99,6 +100,9 @@ def load_checkpoint_file(path: str | os.PathLike,
         TypeError: the file holds something other than a dict (e.g. a whole model).
     """
     filename = _local_file(path)
+    if map_location is None and not torch.cuda.is_available():
+        # "Where it was saved" cannot mean a GPU here; mmengine passes None by default.
+        map_location = 'cpu'
     if filename.endswith('.safetensors'):
         checkpoint: Any = _load_safetensors(filename, map_location)
     elif checkpoints_trusted():
@@ -158,6 +162,8 @@ def _offending_globals(filename: str, message: str) -> list[str]:
                     r'(Can only (?:build|create new object) [^\n]+)')
         for pattern in patterns:
             found += [m.rstrip('.') for m in re.findall(pattern, message)]
+        # torch's message drops the module of builtins ('exec' for builtins.exec).
+        found = [name if '.' in name or ' ' in name else f'builtins.{name}' for name in found]
     # posix.system / nt.system are how `os.system` is pickled; say both.
     return [f'{name} (os.{name.split(".", 1)[1]})' if name.startswith(('posix.', 'nt.'))
             else name for name in dict.fromkeys(found)]
