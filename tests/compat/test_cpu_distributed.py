@@ -56,3 +56,24 @@ def test_ddp_wrapper_keeps_device_ids_off_cpu_modules_only(monkeypatch):
     meta_module = nn.Linear(2, 2, device='meta')  # stands in for a module on a GPU
     patched(object.__new__(MMDistributedDataParallel), module=meta_module, device_ids=[0])
     assert seen['device_ids'] == [0]
+
+
+@pytest.mark.parametrize('cuda', [False, True])
+def test_init_dist_pytorch_changes_only_the_cpu_case(monkeypatch, cuda):
+    import mmengine.dist.utils as dist_utils
+
+    install_stack_fixes()
+    calls = []
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda i: calls.append(('set_device', i)))
+    monkeypatch.setattr(torch.distributed, 'init_process_group',
+                        lambda backend, **kw: calls.append(('init', backend)))
+
+    dist_utils._init_dist_pytorch('nccl')
+
+    if cuda:  # mmengine's own behaviour
+        assert calls == [('set_device', 1), ('init', 'nccl')]
+    else:
+        assert calls == [('init', 'gloo')]
