@@ -201,10 +201,17 @@ def test_missing_file_and_directory(tmp_path):
         load_checkpoint_file(tmp_path)
 
 
-def test_not_a_checkpoint_names_the_file(tmp_path):
-    path = tmp_path / 'notes.pth'
-    path.write_text('not a checkpoint')
-    with pytest.raises(RuntimeError, match='notes.pth'):
+@pytest.mark.parametrize('damage', ['text', 'empty', 'truncated'])
+def test_not_a_checkpoint_names_the_file(tmp_path, damage):
+    path = tmp_path / 'broken.pth'
+    if damage == 'text':
+        path.write_text('not a checkpoint')
+    elif damage == 'empty':
+        path.write_bytes(b'')
+    else:
+        torch.save({'w': torch.zeros(64)}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(RuntimeError, match='broken.pth could not be read as a torch checkpoint'):
         load_checkpoint_file(path)
 
 

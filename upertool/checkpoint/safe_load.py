@@ -144,6 +144,10 @@ def _load_weights_only(filename: str, map_location: Any) -> Any:
                     f'Checkpoint {filename} could not be read as a torch checkpoint: {err}'
                 ) from err
             raise UnsafeCheckpointError(_unsafe_message(filename, offending)) from err
+        except (RuntimeError, EOFError) as err:  # truncated zip, empty file, ...
+            raise RuntimeError(
+                f'Checkpoint {filename} could not be read as a torch checkpoint: {err}'
+            ) from err
 
 
 def _offending_globals(filename: str, message: str) -> list[str]:
