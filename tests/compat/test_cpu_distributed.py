@@ -14,6 +14,7 @@ from upertool.compat import install_stack_fixes
 WORKER = Path(__file__).with_name('cpu_ddp_worker.py')
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only code path')
 def test_two_cpu_ranks_train_with_averaged_gradients(tmp_path):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
