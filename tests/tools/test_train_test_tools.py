@@ -1,0 +1,114 @@
+"""tools/train.py and tools/test.py end to end on a tiny quickstart run (real processes)."""
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = str(ROOT / 'configs/quickstart/upernet_r18-narrow_1xb8-2k_synthetic-96x96.py')
+pytestmark = pytest.mark.slow
+
+
+def tiny_options(cache_dir: Path, max_iters: int) -> list[str]:
+    """Shrink the quickstart to seconds: 32 px images, 16 train / 6 val, narrow widths."""
+    opts = [
+        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+        'model.data_preprocessor.size=[32,32]', 'model.backbone.base_channels=8',
+        'model.backbone.stem_channels=8', 'model.decode_head.channels=8',
+        'param_scheduler.0.end=2',
+    ]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.dataset.{k}' for k in (
+            'num_train=16', 'num_val=6', 'image_size=32', f'cache_dir={cache_dir}')]
+        opts += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
+                 f'{loader}.batch_size=2']
+    return opts
+
+
+def run_tool(args: list[str], cwd: Path, launcher: list[str] | None = None) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    cmd = (launcher or [sys.executable]) + args
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{" ".join(cmd)} failed:\n{output[-4000:]}'
+    return output
+
+
+def read_metrics(output: str) -> dict[str, float]:
+    """The final test metrics as rank 0 logs them ('Iter(test) [N/N]  aAcc: ..  mIoU: ..')."""
+    found = re.findall(r'Iter\(test\) \[(\d+)/\1\]\s+aAcc: ([\d.]+)\s+mIoU: ([\d.]+)'
+                       r'\s+mAcc: ([\d.]+)', output)
+    assert len(found) == 1, output[-3000:]
+    _, aacc, miou, macc = found[0]
+    return {'aAcc': float(aacc), 'mIoU': float(miou), 'mAcc': float(macc)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """Train 4 iterations, interrupted after 2 and resumed with --resume."""
+    base = tmp_path_factory.mktemp('tools')
+    work = base / 'work'
+    cache = base / 'cache'
+    run_tool(['tools/train.py', CONFIG, '--work-dir', str(work), '--cfg-options',
+              *tiny_options(cache, 2)], cwd=ROOT)
+    assert (work / 'iter_2.pth').exists()
+    assert (work / 'last_checkpoint').read_text().strip().endswith('iter_2.pth')
+    out = run_tool(['tools/train.py', CONFIG, '--work-dir', str(work), '--resume',
+                    '--cfg-options', *tiny_options(cache, 4)], cwd=ROOT)
+    assert 'resumed' in out.lower() and 'iter_2.pth' in out, out[-3000:]
+    assert 'Iter(train) [3/4]' in out and 'Iter(train) [1/4]' not in out
+    assert (work / 'iter_4.pth').exists()
+    return work, cache
+
+
+def test_train_resume_then_test_writes_metrics_overlays_and_masks(trained, tmp_path):
+    work, cache = trained
+    out_dir, show_dir = tmp_path / 'masks', tmp_path / 'show'
+    output = run_tool(['tools/test.py', CONFIG, str(work / 'iter_4.pth'), '--work-dir',
+                       str(tmp_path), '--out', str(out_dir), '--show-dir', str(show_dir),
+                       '--cfg-options', *tiny_options(cache, 4)], cwd=ROOT)
+    metrics = read_metrics(output)
+    assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
+    assert 0.0 <= metrics['mIoU'] <= 100.0
+    assert 'per class results' in output
+    assert len(list(out_dir.glob('*.png'))) == 6
+    overlays = list(show_dir.rglob('*.png'))
+    assert len(overlays) == 6
+
+
+def test_tta_runs_and_reports_metrics(trained, tmp_path):
+    work, cache = trained
+    output = run_tool(['tools/test.py', CONFIG, str(work / 'iter_4.pth'), '--work-dir',
+                       str(tmp_path), '--tta', '--cfg-options', *tiny_options(cache, 4)], cwd=ROOT)
+    assert 0.0 <= read_metrics(output)['mIoU'] <= 100.0
+
+
+def test_distributed_train_and_test_match_single_process(trained, tmp_path):
+    work, cache = trained
+    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                '--master_port', str(free_port())]
+    run_tool(['tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'ddp_train'),
+              '--launcher', 'pytorch', '--cfg-options', *tiny_options(cache, 2)],
+             cwd=ROOT, launcher=torchrun)
+    assert (tmp_path / 'ddp_train' / 'iter_2.pth').exists()
+
+    ckpt = str(work / 'iter_4.pth')
+    one = run_tool(['tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'one'),
+                    '--cfg-options', *tiny_options(cache, 4)], cwd=ROOT)
+    two = run_tool(['tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'two'),
+                    '--launcher', 'pytorch', '--cfg-options', *tiny_options(cache, 4)],
+                   cwd=ROOT, launcher=torchrun[:-1] + [str(free_port())])
+    one, two = read_metrics(one), read_metrics(two)
+    for key in ('aAcc', 'mIoU', 'mAcc'):
+        assert one[key] == two[key], (key, one, two)
