@@ -4,3 +4,6 @@ from .resnet import ResNet, ResNetV1c, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d']
+from .swin import SwinTransformer  # noqa: E402
+
+__all__ += ['SwinTransformer']

@@ -1,0 +1,293 @@
+"""Blocks shared by the transformer backbones (Swin, ViT), with mmsegmentation 1.x's key names.
+
+`DropPath`, `FFN` (`layers.0.0` / `layers.1` as mmcv's), `PatchEmbed` (`projection`, `norm`),
+`PatchMerging` (`norm`, `reduction`), corner/same padding as mmseg's `AdaptivePadding`, argument
+checks, and the checkpoint helpers the backbones' `init_weights` use.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from torch import nn
+
+from upertool.models.utils import build_activation_layer, build_norm_layer
+
+
+def to_2tuple(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    """An int or a 1-/2-sequence of positive ints as (h, w); anything else is a ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    elif isinstance(value, Sequence) and len(value) == 1:
+        value = (value[0], value[0])
+    if (not isinstance(value, Sequence) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError(f'{name} must be a positive int or a pair of them, got {value!r}')
+    return int(value[0]), int(value[1])
+
+
+def check_rate(name: str, value: float) -> float:
+    """A drop probability: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f'{name} must be a number in [0, 1), got {value!r}')
+    return float(value)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return value
+
+
+def check_positive_number(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f'{name} must be a positive number, got {value!r}')
+    return value
+
+
+def check_token_norm(cls_name: str, norm_cfg: dict) -> None:
+    """Tokens are (B, L, C): only LayerNorm normalises them over C."""
+    if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN':
+        raise ValueError(f'{cls_name} normalises (B, L, C) tokens: norm_cfg must be '
+                         f"dict(type='LN', ...), got {norm_cfg!r}")
+
+
+def check_out_indices(out_indices: int | Sequence[int], num: int, what: str) -> tuple[int, ...]:
+    """An index or indices of `num` stages/layers (negative ones count from the end), as a
+    sorted tuple: features come out in network order whatever order is given, as in mmseg."""
+    if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+        out_indices = [out_indices]
+    if isinstance(out_indices, str) or not isinstance(out_indices, Sequence) or not out_indices:
+        raise ValueError(f'out_indices must be an int or a non-empty sequence of {what} '
+                         f'indices, got {out_indices!r}')
+    if any(isinstance(i, bool) or not isinstance(i, int) or not -num <= i < num
+           for i in out_indices):
+        raise ValueError(f'out_indices must hold {what} indices in {-num}..{num - 1} '
+                         f'({num} {what}s), got {list(out_indices)}')
+    resolved = [i % num for i in out_indices]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f'out_indices name a {what} twice: {list(out_indices)}')
+    return tuple(sorted(resolved))
+
+
+def resolve_pretrained(cls_name: str, pretrained: str | None,
+                       init_cfg: dict | list | None) -> dict | list | None:
+    """mmseg's deprecated `pretrained=path`, turned into `init_cfg`; both at once is an error."""
+    if pretrained is None:
+        return init_cfg
+    if not isinstance(pretrained, str):
+        raise TypeError(f'{cls_name}: pretrained must be a str path or None, got {pretrained!r}')
+    if init_cfg:
+        raise ValueError(f'{cls_name}: give either pretrained or init_cfg, not both '
+                         f'(pretrained={pretrained!r}, init_cfg={init_cfg!r})')
+    warnings.warn(f"{cls_name}: `pretrained` is deprecated, use init_cfg=dict(type='Pretrained', "
+                  'checkpoint=...)', DeprecationWarning, stacklevel=3)
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
+def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
+    """Zero whole samples of a residual branch with probability `drop_prob`, rescale the rest."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1.0 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+    mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep_prob)
+    return x * mask / keep_prob
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample; the identity in eval mode or with drop_prob=0."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = check_rate('drop_path_rate', drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_path(x, self.drop_prob, self.training)
+
+    def extra_repr(self) -> str:
+        return f'drop_prob={self.drop_prob}'
+
+
+class FFN(nn.Module):
+    """Transformer MLP with mmcv's layout: `layers = [[fc, act, drop] * (num_fcs-1), fc, drop]`.
+
+    Shapes: (..., embed_dims) -> (..., embed_dims); `forward(x, identity)` adds the residual
+    (x itself when identity is None) after drop path.
+    """
+
+    def __init__(self, embed_dims: int, feedforward_channels: int, num_fcs: int = 2,
+                 act_cfg: dict | None = None, ffn_drop: float = 0.0,
+                 drop_path_rate: float = 0.0) -> None:
+        super().__init__()
+        if isinstance(num_fcs, bool) or not isinstance(num_fcs, int) or num_fcs < 2:
+            raise ValueError(f'num_fcs must be an int >= 2, got {num_fcs!r}')
+        act_cfg = dict(type='GELU') if act_cfg is None else act_cfg
+        layers: list[nn.Module] = []
+        in_channels = embed_dims
+        for _ in range(num_fcs - 1):
+            layers.append(nn.Sequential(nn.Linear(in_channels, feedforward_channels),
+                                        build_activation_layer(act_cfg), nn.Dropout(ffn_drop)))
+            in_channels = feedforward_channels
+        layers += [nn.Linear(feedforward_channels, embed_dims), nn.Dropout(ffn_drop)]
+        self.layers = nn.Sequential(*layers)
+        self.drop_path = DropPath(drop_path_rate)
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        return (x if identity is None else identity) + self.drop_path(self.layers(x))
+
+
+def adaptive_pad(x: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
+                 mode: str = 'corner') -> torch.Tensor:
+    """Pad (B, C, H, W) so a kernel/stride window covers every pixel: ceil(H / stride) outputs.
+
+    'corner' pads bottom/right only, 'same' splits the padding, as mmseg's AdaptivePadding.
+    """
+    pads = []
+    for size, k, s in zip(x.shape[-2:], kernel_size, stride, strict=True):
+        pads.append(max((math.ceil(size / s) - 1) * s + k - size, 0))
+    pad_h, pad_w = pads
+    if pad_h == 0 and pad_w == 0:
+        return x
+    if mode == 'corner':
+        return F.pad(x, [0, pad_w, 0, pad_h])
+    return F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+
+
+def _check_padding(padding: str | int) -> None:
+    if isinstance(padding, str):
+        if padding not in ('corner', 'same'):
+            raise ValueError(f"padding must be 'corner', 'same' or an int, got {padding!r}")
+    elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be 'corner', 'same' or an int >= 0, got {padding!r}")
+
+
+class PatchEmbed(nn.Module):
+    """Image to tokens by a strided conv (`projection`), optional `norm` on the tokens.
+
+    With a string `padding` the input is padded first ('corner': bottom/right) so that sizes
+    that are not multiples of the stride keep their border pixels.
+
+    Shapes: (B, in_channels, H, W) -> ((B, h*w, embed_dims), (h, w)), h = ceil(H / stride)
+    for string padding.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, kernel_size: int, stride: int,
+                 padding: str | int = 'corner', bias: bool = True,
+                 norm_cfg: dict | None = None) -> None:
+        super().__init__()
+        _check_padding(padding)
+        self.kernel_size = to_2tuple(kernel_size, 'patch kernel_size')
+        self.stride = to_2tuple(stride, 'patch stride')
+        self.adaptive_padding = padding if isinstance(padding, str) else None
+        self.projection = nn.Conv2d(in_channels, embed_dims, self.kernel_size, self.stride,
+                                    padding=0 if isinstance(padding, str) else padding, bias=bias)
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg is not None else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        if self.adaptive_padding is not None:
+            x = adaptive_pad(x, self.kernel_size, self.stride, self.adaptive_padding)
+        x = self.projection(x)
+        hw_shape = (x.shape[2], x.shape[3])
+        x = x.flatten(2).transpose(1, 2)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, hw_shape
+
+
+class PatchMerging(nn.Module):
+    """Group k x k neighbours (nn.Unfold order: channel-major), `norm`, then linear `reduction`.
+
+    Shapes: ((B, H*W, C), (H, W)) -> ((B, h*w, out_channels), (h, w)), h = ceil(H / stride)
+    with corner padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 2,
+                 stride: int | None = None, bias: bool = False,
+                 norm_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.kernel_size = to_2tuple(kernel_size, 'merge kernel_size')
+        self.stride = to_2tuple(kernel_size if stride is None else stride, 'merge stride')
+        sample_dim = self.kernel_size[0] * self.kernel_size[1] * in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.norm = build_norm_layer(norm_cfg, sample_dim)[1] if norm_cfg is not None else None
+        self.reduction = nn.Linear(sample_dim, out_channels, bias=bias)
+
+    def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]
+                ) -> tuple[torch.Tensor, tuple[int, int]]:
+        b, length, c = x.shape
+        h, w = hw_shape
+        if length != h * w:
+            raise ValueError(f'PatchMerging: {length} tokens do not make a {h}x{w} map')
+        x = x.transpose(1, 2).reshape(b, c, h, w)
+        x = adaptive_pad(x, self.kernel_size, self.stride, 'corner')
+        out_hw = ((x.shape[2] - self.kernel_size[0]) // self.stride[0] + 1,
+                  (x.shape[3] - self.kernel_size[1]) // self.stride[1] + 1)
+        # Unfold's (C, kh, kw) feature order is what mmseg's checkpoints were trained with.
+        x = F.unfold(x, self.kernel_size, stride=self.stride).transpose(1, 2)
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.reduction(x), out_hw
+
+
+def tokens_to_nchw(x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
+    """(B, h*w, C) -> (B, C, h, w), contiguous."""
+    return x.reshape(x.shape[0], hw_shape[0], hw_shape[1], x.shape[-1]).permute(
+        0, 3, 1, 2).contiguous()
+
+
+def load_backbone_state_dict(checkpoint: str, prefix: str | None = None,
+                             map_location: str = 'cpu') -> dict[str, torch.Tensor]:
+    """A backbone's weights from a checkpoint file, as mmseg's transformer backbones read them.
+
+    The weights are `state_dict`, else `model`, else the file's top-level dict; a `module.`
+    prefix (DDP) is stripped. With `prefix` only keys under it are kept (prefix removed);
+    without, keys under `backbone.` lose that prefix, so whole-segmentor files work too.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{checkpoint}: expected a dict of weights, got {type(ckpt).__name__}')
+    state = ckpt.get('state_dict', ckpt.get('model', ckpt))
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not state:
+            raise ValueError(f'{checkpoint}: no weights under prefix {prefix!r}')
+        return state
+    return {(k[len('backbone.'):] if k.startswith('backbone.') else k): v
+            for k, v in state.items()}
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load non-strictly and say which keys were missing or unused (shape mismatches skipped)."""
+    own = module.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    usable = {k: v for k, v in state.items() if k not in mismatched}
+    result = module.load_state_dict(usable, strict=False)
+    name = type(module).__name__
+    for what, keys in (('missing in the checkpoint', result.missing_keys),
+                       ('unused from the checkpoint', result.unexpected_keys),
+                       ('skipped for a shape mismatch', mismatched)):
+        if keys:
+            shown = ', '.join(keys[:8]) + (f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
+            print_log(f'{name} loading {source}: keys {what}: {shown}', logger='current',
+                      level=logging.WARNING)
+
+
+def resize_bias_table(table: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Bicubic resize of a (S1*S1, heads) relative position bias table to (S2*S2, heads)."""
+    (l1, heads), (l2, heads2) = table.shape, shape
+    s1, s2 = math.isqrt(l1), math.isqrt(l2)
+    if heads != heads2 or s1 * s1 != l1 or s2 * s2 != l2:
+        return table  # left to load_into, which reports the mismatch
+    grid = table.transpose(0, 1).reshape(1, heads, s1, s1)
+    grid = F.interpolate(grid, size=(s2, s2), mode='bicubic', align_corners=False)
+    return grid.reshape(heads, l2).transpose(0, 1).contiguous()
