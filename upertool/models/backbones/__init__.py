@@ -4,6 +4,7 @@ from .resnet import ResNet, ResNetV1c, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d']
+from .convnext import ConvNeXt  # noqa: E402
 from .swin import SwinTransformer  # noqa: E402
 
-__all__ += ['SwinTransformer']
+__all__ += ['ConvNeXt', 'SwinTransformer']
