@@ -6,5 +6,6 @@ from .resnet_blocks import BasicBlock, Bottleneck
 __all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1c', 'ResNetV1d']
 from .convnext import ConvNeXt  # noqa: E402
 from .swin import SwinTransformer  # noqa: E402
+from .vit import VisionTransformer  # noqa: E402
 
-__all__ += ['ConvNeXt', 'SwinTransformer']
+__all__ += ['ConvNeXt', 'SwinTransformer', 'VisionTransformer']
