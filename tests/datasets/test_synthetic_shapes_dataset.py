@@ -100,9 +100,9 @@ def _generate(root, params):
 
 
 def test_concurrent_generation_is_safe(tmp_path):
-    params = dict(version=1, num_train=40, num_val=5, image_size=48, seed=3,
-                  num_shapes=[3, 6], radius_range=[0.12, 0.25], num_clutter=[2, 5],
-                  front_line_prob=0.3, noise_std=6., min_contrast=60.)
+    params = dict(version=2, num_train=40, num_val=5, image_size=48, seed=3,
+                  num_shapes=[3, 6], radius_range=[0.12, 0.25], num_clutter=[1, 3],
+                  front_line_prob=0.2, noise_std=5., min_contrast=90.)
     root = str(tmp_path / 'set')
     ctx = multiprocessing.get_context('fork')
     procs = [ctx.Process(target=_generate, args=(root, params)) for _ in range(2)]

@@ -32,7 +32,7 @@ from .base import BaseSegDataset
 from .synthetic_shapes import CLASSES, PALETTE, ShapeSceneGenerator
 
 # Bump when the drawing code changes, so caches of older scenes are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _SPLIT_IDS = {'train': 0, 'val': 1}
 
 
@@ -128,10 +128,10 @@ class SyntheticShapesDataset(BaseSegDataset):
                  data_root: str | None = None,
                  num_shapes: tuple[int, int] = (3, 6),
                  radius_range: tuple[float, float] = (0.12, 0.25),
-                 num_clutter: tuple[int, int] = (2, 5),
-                 front_line_prob: float = 0.3,
-                 noise_std: float = 6.,
-                 min_contrast: float = 60.,
+                 num_clutter: tuple[int, int] = (1, 3),
+                 front_line_prob: float = 0.2,
+                 noise_std: float = 5.,
+                 min_contrast: float = 90.,
                  **kwargs: Any) -> None:
         if split not in _SPLIT_IDS:
             raise ValueError(f'SyntheticShapesDataset: split must be one of '

@@ -26,10 +26,16 @@ PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200
            [245, 130, 48]]
 
 # Circumradius multipliers that give the shapes similar areas for the same radius
-# (circle pi r^2 = 3.1 r^2; ring 2.4 r^2; square 2.4 r^2; triangle 2.0 r^2; star 2.3 r^2).
-_POLY_SCALE = {'square': 1.1, 'triangle': 1.25, 'star': 1.3}
+# (circle pi r^2 = 3.1 r^2; ring 2.4 r^2; square 2.4 r^2; triangle 2.4 r^2; star 2.3 r^2).
+_POLY_SCALE = {'square': 1.1, 'triangle': 1.35, 'star': 1.3}
 _STAR_INNER = 0.47
 _RING_INNER = 0.5
+# Texture probabilities (flat, gradient, stripes, noise), the same for every layer: flat
+# fills dominate so that object outlines, not texture edges, are the strongest edges.
+_TEXTURE_P = (0.4, 0.25, 0.15, 0.2)
+# Shape centres stay this fraction of the side away from the border; large shapes still
+# cross it, a shape centred outside would mostly be a sliver.
+_CENTRE_MARGIN = 0.08
 _SHIFT = 4  # OpenCV fixed-point bits: sub-pixel vertex positions
 _ONE = 1 << _SHIFT
 
@@ -52,11 +58,11 @@ class ShapeSceneGenerator:
                  image_size: int = 96,
                  num_shapes: tuple[int, int] = (3, 6),
                  radius_range: tuple[float, float] = (0.12, 0.25),
-                 num_clutter: tuple[int, int] = (2, 5),
-                 front_line_prob: float = 0.3,
-                 noise_std: float = 6.,
+                 num_clutter: tuple[int, int] = (1, 3),
+                 front_line_prob: float = 0.2,
+                 noise_std: float = 5.,
                  jitter: tuple[float, float] = (20., 0.2),
-                 min_contrast: float = 60.) -> None:
+                 min_contrast: float = 90.) -> None:
         if image_size < 16:
             raise ValueError(f'image_size must be >= 16, got {image_size}')
         self.size = int(image_size)
@@ -78,12 +84,12 @@ class ShapeSceneGenerator:
         Only the covered pixels are computed, which keeps a scene to a few milliseconds.
         """
         c1 = rng.uniform(0, 255, 3).astype(np.float32)
-        kind = rng.integers(4)
+        kind = rng.choice(4, p=_TEXTURE_P)
         if kind == 0:  # flat
             return np.broadcast_to(c1, (idx.size, 3))
         if kind == 3:  # smooth noise: a coarse random grid, bilinearly upsampled
             cells = int(rng.integers(3, 9))
-            grid = rng.normal(0, rng.uniform(15, 35), (cells, cells, 3)).astype(np.float32)
+            grid = rng.normal(0, rng.uniform(10, 25), (cells, cells, 3)).astype(np.float32)
             noise = cv2.resize(grid, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
             return np.clip(c1 + noise.reshape(-1, 3)[idx], 0, 255)
         angle = rng.uniform(0, 2 * np.pi)
@@ -94,7 +100,7 @@ class ShapeSceneGenerator:
             t = (proj + np.sqrt(2)) / (2 * np.sqrt(2))
             return c1 + t[:, None] * (c2 - c1)
         # stripes of c1 and a nearby colour
-        c2 = np.clip(c1 + rng.uniform(-70, 70, 3), 0, 255).astype(np.float32)
+        c2 = np.clip(c1 + rng.uniform(-45, 45, 3), 0, 255).astype(np.float32)
         period = rng.uniform(4, 12) / self.size
         on = (np.floor(proj / period + rng.uniform()) % 2).astype(np.float32)
         return c1 + on[:, None] * (c2 - c1)
@@ -186,7 +192,7 @@ class ShapeSceneGenerator:
             self._paint(rng, canvas, self._clutter_mask(rng))
         for _ in range(int(rng.integers(self.num_shapes[0], self.num_shapes[1] + 1))):
             cls = int(rng.integers(1, len(CLASSES)))
-            cx, cy = rng.uniform(0, s, 2)
+            cx, cy = rng.uniform(_CENTRE_MARGIN * s, (1 - _CENTRE_MARGIN) * s, 2)
             r = rng.uniform(*self.radius_range) * s
             region = self.shape_mask(cls, cx, cy, r, rng.uniform(0, 2 * np.pi))
             self._paint(rng, canvas, region)
