@@ -7,6 +7,8 @@ One module per fix, each saying what mmengine or torch does wrong and since when
   `pkg::path` config helpers.
 - `cpu_distributed`: `--launcher pytorch` without CUDA (gloo, no device_ids).
 - `env_collection`: `collect_env` reports a broken torchvision instead of crashing.
+- `atomic_checkpoint`: checkpoints and `last_checkpoint` written atomically (temp file +
+  rename); outdated checkpoints removed only after the new one is in place.
 
 `install_stack_fixes()` runs when `upertool.registry` is imported, which mmengine does
 for every Runner with `default_scope='upertool'`.
@@ -30,4 +32,7 @@ def install_stack_fixes() -> None:
     checkpoint_loading.install()
     cpu_distributed.install()
     env_collection.install()
+    from . import atomic_checkpoint
+
+    atomic_checkpoint.install()
     _installed = True
