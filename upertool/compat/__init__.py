@@ -7,6 +7,8 @@ One module per fix, each saying what mmengine or torch does wrong and since when
   `pkg::path` config helpers.
 - `cpu_distributed`: `--launcher pytorch` without CUDA (gloo, no device_ids).
 - `env_collection`: `collect_env` reports a broken torchvision instead of crashing.
+- `scope_aliases`: `mmseg.X` / `mmpretrain.X` types and custom_imports of those packages
+  work without them installed (upertool's components stand in).
 - `atomic_checkpoint`: checkpoints and `last_checkpoint` written atomically (temp file +
   rename); outdated checkpoints removed only after the new one is in place.
 
@@ -26,7 +28,7 @@ def install_stack_fixes() -> None:
     global _installed
     if _installed:
         return
-    from . import checkpoint_loading, cpu_distributed, env_collection, package_lookup
+    from . import checkpoint_loading, cpu_distributed, env_collection, package_lookup, scope_aliases
 
     package_lookup.install()
     checkpoint_loading.install()
@@ -35,4 +37,5 @@ def install_stack_fixes() -> None:
     from . import atomic_checkpoint
 
     atomic_checkpoint.install()
+    scope_aliases.install()
     _installed = True
