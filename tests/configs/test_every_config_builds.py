@@ -9,6 +9,8 @@ from upertool.registry import MODELS, TRANSFORMS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 LEAF_CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+# Backbone types that need an optional package (requirements/optional.txt): skipped without it.
+OPTIONAL_BACKBONES = {'TIMMBackbone': 'timm', 'HFBackbone': 'transformers'}
 
 
 def _pipelines(cfg: Config) -> dict[str, list]:
@@ -30,6 +32,9 @@ def test_configs_exist():
 @pytest.mark.parametrize('path', LEAF_CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
 def test_config_builds(path: Path):
     cfg = Config.fromfile(str(path))
+    for backbone_type, package in OPTIONAL_BACKBONES.items():
+        if backbone_type in str(cfg.model):
+            pytest.importorskip(package)
     assert cfg.default_scope == 'upertool'
     init_default_scope('upertool')
     model = MODELS.build(cfg.model)
