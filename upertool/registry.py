@@ -4,7 +4,15 @@ Each registry names the package `locations` holding its components, so that
 `MODELS.build(dict(type='EncoderDecoder', ...))` works in a fresh interpreter and
 mmengine's Runner (which imports `upertool.registry` through `default_scope`) finds
 everything without a `register_all_modules()` call.
+
+They are `UpertoolRegistry`s: on a lookup miss they import the installed plugins (entry-point
+group `upertool.plugins`, see `upertool.plugins`) once and look again, and their errors say
+what to do (closest names, plugins, `custom_imports`). Third-party packages register with
+`@MODELS.register_module()` like upertool itself.
 """
+import sys
+from typing import Any
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -28,46 +36,100 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
+from upertool import plugins
 from upertool.compat import install_stack_fixes
+from upertool.plugins import DuplicateRegistrationError, UnknownTypeError
 
 # Importing this module is how mmengine enters upertool (default_scope='upertool'),
 # so the fixes for the mmengine/torch stack are installed here, once and cheaply.
 install_stack_fixes()
 
+
+# mmengine's build functions raise a bare KeyError when `registry.get` returns None. They
+# call our registries' `get` directly, or through mmengine's root registries, which hand
+# lookups under default_scope='upertool' (or `_scope_='upertool'`) to their child here.
+_BUILDERS = frozenset({'mmengine.registry.build_functions'})
+
+
+class UpertoolRegistry(Registry):
+    """mmengine's Registry plus plugin discovery on a miss and errors that say what to do.
+
+    - `get` imports the installed plugins (once per process) when a name is missing and
+      looks again. It still returns None for a miss, as mmengine's contract says
+      (`name in MODELS` and callers with a fallback rely on it), except when called by
+      mmengine's build functions: those would raise a bare KeyError, so it raises
+      `UnknownTypeError` (a KeyError) naming the registry and scope, the closest names,
+      the installed plugins and the `custom_imports` line.
+    - Registering a name that another object holds raises `DuplicateRegistrationError`
+      (a KeyError) naming both, unless `force=True`. Registering the same object again
+      is a no-op rather than an error.
+    """
+
+    def get(self, key: str) -> Any:
+        """The class (or function) registered as `key`, or None; see the class docstring.
+
+        Raises:
+            UnknownTypeError: on a miss, when the caller is an mmengine build function.
+        """
+        obj = super().get(key)
+        if obj is None and not plugins.plugins_loaded():
+            plugins.load_plugins()
+            obj = super().get(key)
+        if obj is None and sys._getframe(1).f_globals.get('__name__') in _BUILDERS:
+            raise UnknownTypeError(plugins.unknown_type_message(key, self, _registries()))
+        return obj
+
+    def _register_module(self, module: Any, module_name: str | list[str] | None = None,
+                         force: bool = False) -> None:
+        names = [module_name] if isinstance(module_name, str) else module_name
+        for name in names or [getattr(module, '__name__', None)]:
+            existing = self._module_dict.get(name)
+            if not force and existing is not None and existing is not module:
+                raise DuplicateRegistrationError(
+                    plugins.duplicate_message(name, self, existing, module))
+        # Clashes are checked above; what is left is new names or the same object again.
+        super()._register_module(module, module_name, force=True)
+
+
+def _registries() -> list[UpertoolRegistry]:
+    return [r for r in globals().values() if isinstance(r, UpertoolRegistry)]
+
+
 _ENGINE = ['upertool.engine']
+_DATA = ['upertool.datasets']
+_MODELS = ['upertool.models']
+_EVAL = ['upertool.evaluation']
+_VIS = ['upertool.visualization']
 
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=_ENGINE)
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, locations=_ENGINE)
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=_ENGINE)
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=_ENGINE)
-LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=_ENGINE)
-OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=_ENGINE)
-OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=_ENGINE)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    locations=_ENGINE)
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=_ENGINE)
 
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['upertool.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['upertool.datasets'])
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['upertool.datasets'])
+def _child(name: str, parent: Registry, locations: list[str]) -> UpertoolRegistry:
+    return UpertoolRegistry(name, parent=parent, scope='upertool', locations=locations)
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['upertool.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['upertool.models'])
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['upertool.models'])
-TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['upertool.models'])
 
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['upertool.evaluation'])
-EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['upertool.evaluation'])
+RUNNERS = _child('runner', MMENGINE_RUNNERS, _ENGINE)
+RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS, _ENGINE)
+LOOPS = _child('loop', MMENGINE_LOOPS, _ENGINE)
+HOOKS = _child('hook', MMENGINE_HOOKS, _ENGINE)
+LOG_PROCESSORS = _child('log_processor', MMENGINE_LOG_PROCESSORS, _ENGINE)
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, _ENGINE)
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS, _ENGINE)
+OPTIM_WRAPPER_CONSTRUCTORS = _child(
+    'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, _ENGINE)
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, _ENGINE)
 
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, locations=['upertool.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMENGINE_VISBACKENDS, locations=['upertool.visualization'])
+DATASETS = _child('dataset', MMENGINE_DATASETS, _DATA)
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, _DATA)
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, _DATA)
 
-INFERENCERS = Registry('inferencer', parent=MMENGINE_INFERENCERS, locations=['upertool.apis'])
+MODELS = _child('model', MMENGINE_MODELS, _MODELS)
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, _MODELS)
+WEIGHT_INITIALIZERS = _child('weight initializer', MMENGINE_WEIGHT_INITIALIZERS, _MODELS)
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, _MODELS)
+
+METRICS = _child('metric', MMENGINE_METRICS, _EVAL)
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, _EVAL)
+
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, _VIS)
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, _VIS)
+
+INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, ['upertool.apis'])
