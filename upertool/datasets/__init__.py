@@ -2,6 +2,8 @@
 from .ade import ADE20KDataset
 from .base import BaseSegDataset
 from .cityscapes import CityscapesDataset
+from .coco_stuff import COCOStuffDataset
+from .folder import FolderSegDataset
 from .synthetic import SyntheticShapesDataset
 from .transforms import (
     LoadAnnotations,
@@ -17,10 +19,11 @@ from .transforms import (
     ResizeToMultiple,
     TestTimeAug,
 )
+from .voc import PascalVOCDataset
 
 __all__ = [
     'ADE20KDataset', 'BaseSegDataset', 'CityscapesDataset', 'SyntheticShapesDataset',
     'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'PackSegInputs', 'Pad',
     'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
-    'ResizeToMultiple', 'TestTimeAug'
+    'ResizeToMultiple', 'TestTimeAug', 'COCOStuffDataset', 'FolderSegDataset', 'PascalVOCDataset'
 ]
