@@ -45,5 +45,6 @@ setup(
     extras_require={
         'tests': read_requirements('tests.txt'),
         'optional': read_requirements('optional.txt'),
+        'data': read_requirements('data.txt'),  # scipy, for the .mat converters
     },
 )
