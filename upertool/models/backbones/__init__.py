@@ -9,3 +9,9 @@ from .swin import SwinTransformer  # noqa: E402
 from .vit import VisionTransformer  # noqa: E402
 
 __all__ += ['ConvNeXt', 'SwinTransformer', 'VisionTransformer']
+from .timm_backbone import TIMMBackbone  # noqa: E402  (timm itself is imported when built)
+
+__all__ += ['TIMMBackbone']
+from .hf_backbone import HFBackbone  # noqa: E402  (transformers itself is imported when built)
+
+__all__ += ['HFBackbone']
