@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping
 
 import torch
 
 from . import backbone_tables as tables
 from . import swin_layout
-from .key_rules import ConversionError, ConversionReport, KeyMapper, compare_with_model, drop_keys
+from .key_rules import (
+    ConversionError,
+    ConversionReport,
+    KeyMapper,
+    build_target,
+    compare_with_model,
+    drop_keys,
+)
 
 SOURCES = ('timm', 'torchvision', 'mmpretrain')
 FAMILIES = {'ResNet': 'resnet', 'ResNetV1c': 'resnet', 'ResNetV1d': 'resnet',
@@ -54,7 +60,7 @@ def _rules(source: str, kind: str, state: Mapping[str, torch.Tensor]) -> list:
         return tables.MMPRETRAIN_RESNET_DEEP if source == 'mmpretrain' else \
             tables.TIMM_RESNET_DEEP
     if source == 'mmpretrain':
-        return tables.IDENTITY
+        return tables.MMPRETRAIN_SAME
     if family == 'convnext':
         return tables.TIMM_CONVNEXT if source == 'timm' else tables.torchvision_convnext()
     if source == 'timm':
@@ -171,10 +177,7 @@ def convert_backbone_weights(weights: Mapping[str, torch.Tensor], source: str, t
     except KeyError as err:
         raise ConversionError(f'not a {kind} checkpoint from {source}: no {err} after '
                               f'renaming; unmapped keys: {report.unmapped[:8]}') from err
-    from upertool.registry import MODELS
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # ConvNeXt warns about its classification default
-        model = MODELS.build(cfg)
+    model = build_target(cfg)
     target_state = model.state_dict()
     for key, value in target_state.items():  # derived buffers: the model's own values
         if key.endswith('relative_position_index') and key not in state:

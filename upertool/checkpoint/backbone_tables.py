@@ -93,8 +93,9 @@ def torchvision_swin(num_stages: int = 4) -> list[Rule]:
     return rules
 
 
-# mmpretrain's ConvNeXt and Swin backbones already use the target keys.
-IDENTITY: list[Rule] = [('', '')]
+# mmpretrain's ConvNeXt and Swin backbones already use the target keys; Swin files older than
+# its `_version` 2 name the final norm `norm.` (mmpretrain maps it to the last stage's norm).
+MMPRETRAIN_SAME: list[Rule] = [('norm.', 'norm3.'), ('', '')]
 
 DROP: dict[str, tuple[str, ...]] = {
     'timm': (r'^fc\.', r'^head\.fc\.', r'^head\.(weight|bias)$', r'relative_position_index$',

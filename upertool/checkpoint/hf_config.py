@@ -145,9 +145,11 @@ def class_names_from_hf(config: dict) -> tuple[str, ...]:
 
 def with_defaults(cfg: dict) -> dict:
     """A component config with the class's default for every argument it leaves out."""
-    from upertool.registry import MODELS
+    from mmengine.registry import DefaultScope
 
-    cls = MODELS.get(cfg['type'])
+    from upertool.registry import MODELS
+    with DefaultScope.overwrite_default_scope('upertool'):
+        cls = MODELS.get(cfg['type'])
     _require(cls is not None, f'unknown model type {cfg["type"]!r}')
     full: dict[str, Any] = {}
     # Subclasses forward `**head_args` to their base: collect defaults down the MRO.

@@ -24,7 +24,14 @@ from typing import Any
 import torch
 
 from . import hf_config, hf_tables, swin_layout
-from .key_rules import ConversionError, ConversionReport, KeyMapper, compare_with_model, drop_keys
+from .key_rules import (
+    ConversionError,
+    ConversionReport,
+    KeyMapper,
+    build_target,
+    compare_with_model,
+    drop_keys,
+)
 
 _MERGING = re.compile(
     r'^backbone\.stages\.\d+\.downsample\.(reduction\.weight|norm\.(weight|bias))$')
@@ -40,16 +47,6 @@ class HFConversion:
     class_names: tuple[str, ...] = ()
     processor: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _build_model(model_cfg: dict) -> torch.nn.Module:
-    import copy
-
-    from upertool.registry import MODELS
-    cfg = copy.deepcopy(model_cfg)
-    cfg['backbone'] = dict(cfg['backbone'], init_cfg=None)
-    cfg.pop('pretrained', None)
-    return MODELS.build(cfg)
 
 
 def _finish(state: dict[str, torch.Tensor], report: ConversionReport,
@@ -95,7 +92,7 @@ def hf_to_upertool(config: dict[str, Any], weights: Mapping[str, torch.Tensor],
     if kind == 'swin':
         for key in [k for k in state if _MERGING.match(k)]:
             state[key] = swin_layout.merging_to_unfold(state[key])
-    target = _build_model(model_cfg).state_dict()
+    target = build_target(model_cfg).state_dict()
     _finish(state, report, target, allow_partial, 'Hugging Face -> upertool conversion')
     return HFConversion(model_cfg, state, report, hf_config.class_names_from_hf(config))
 
@@ -117,7 +114,7 @@ def upertool_to_hf(model_cfg: dict[str, Any], weights: Mapping[str, torch.Tensor
     kind = hf_config.hf_kind(hf_cfg)
     report = ConversionReport()
     state = {k: v for k, v in weights.items()}
-    target = _build_model(model_cfg).state_dict()
+    target = build_target(model_cfg).state_dict()
     _finish(state, report, target, allow_partial, 'upertool -> Hugging Face conversion')
     # Derived buffers: HF builds its own (and transformers >= 5 does not save them).
     drop_keys(state, [r'relative_position_index$'], report)

@@ -129,6 +129,27 @@ def with_prefix(rules: Iterable[Rule], src_prefix: str, dst_prefix: str) -> list
     return [(src_prefix + s, dst_prefix + d) for s, d in rules]
 
 
+def build_target(cfg: dict) -> torch.nn.Module:
+    """Build a upertool model (random weights, no pretrained loading) to check weights against.
+
+    Built under the 'upertool' default scope: a Runner elsewhere in the process may have set
+    mmengine's, in which upertool's type names do not resolve.
+    """
+    import copy
+    import warnings
+
+    from mmengine.registry import DefaultScope
+
+    from upertool.registry import MODELS
+    cfg = copy.deepcopy(cfg)
+    cfg.pop('pretrained', None)
+    if isinstance(cfg.get('backbone'), dict):
+        cfg['backbone']['init_cfg'] = None
+    with DefaultScope.overwrite_default_scope('upertool'), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # e.g. ConvNeXt's classification-layout warning
+        return MODELS.build(cfg)
+
+
 def compare_with_model(state: Mapping[str, torch.Tensor],
                        target: Mapping[str, torch.Tensor], report: ConversionReport,
                        derived: Sequence[str] = ('relative_position_index',)) -> None:

@@ -16,14 +16,20 @@ shape mismatches), and an incomplete result is refused unless `allow_partial`.
 """
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .key_rules import ConversionError, ConversionReport, KeyMapper, compare_with_model, drop_keys
+from .key_rules import (
+    ConversionError,
+    ConversionReport,
+    KeyMapper,
+    build_target,
+    compare_with_model,
+    drop_keys,
+)
 from .weights_io import read_weights
 
 LEGACY_RULES = [
@@ -70,12 +76,7 @@ def mmseg_to_upertool(checkpoint: str | os.PathLike, model_cfg: dict | None = No
     if dataset_meta:
         out_meta['dataset_meta'] = dataset_meta
     if model_cfg is not None:
-        from upertool.registry import MODELS
-        cfg = copy.deepcopy(model_cfg)
-        cfg.pop('pretrained', None)
-        if isinstance(cfg.get('backbone'), dict):
-            cfg['backbone']['init_cfg'] = None
-        target = MODELS.build(cfg).state_dict()
+        target = build_target(model_cfg).state_dict()
         compare_with_model(state, target, report)
         if not report.complete and not allow_partial:
             raise ConversionError(f'{os.fspath(checkpoint)} does not fit the config\'s model; '
