@@ -45,10 +45,11 @@ def hf_to_upertool_folder(hf_dir: str, out_dir: str, allow_partial: bool = False
     hf_config, weights, processor = read_hf_folder(hf_dir)
     result = hf_to_upertool(hf_config, weights, processor, allow_partial=allow_partial)
     os.makedirs(out_dir, exist_ok=True)
-    header = (f'Converted from the Hugging Face model in {osp.abspath(hf_dir)} by '
-              'tools/convert_checkpoint.py hf-to-upertool.\n'
-              "Weights: model.pth beside this file (classes in its meta). Normalisation is the "
-              "HF image processor's;\nadd datasets, schedules and runtime via _base_ to train.")
+    header = (f'Converted by tools/convert_checkpoint.py hf-to-upertool from the Hugging Face '
+              f'model in\n{osp.abspath(hf_dir)}\n'
+              'Weights: model.pth beside this file (class names in its meta). Normalisation is '
+              "the HF image\nprocessor's. Add datasets, schedules and runtime via _base_ to "
+              'train.')
     write_config(osp.join(out_dir, 'config.py'),
                  dict(default_scope='upertool', model=result.config), header)
     meta = dict(dataset_meta=dict(classes=list(result.class_names)),
