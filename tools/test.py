@@ -5,7 +5,7 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from upertool.engine.cli import add_common_args, load_config
+from upertool.engine.cli import add_common_args, close_distributed, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,6 +61,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
     runner = Runner.from_cfg(cfg)
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ import argparse
 
 from mmengine.runner import Runner
 
-from upertool.engine.cli import add_common_args, enable_amp, load_config
+from upertool.engine.cli import add_common_args, close_distributed, enable_amp, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,6 +25,7 @@ def main() -> None:
     cfg.resume = args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

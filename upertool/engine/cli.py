@@ -5,6 +5,7 @@ import argparse
 import os.path as osp
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
 from upertool.engine.optimizers import cpu_supports_bf16
@@ -14,7 +15,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. train_cfg.max_iters=100 model.decode_head.num_classes=5')
+        help='override config entries, e.g. train_cfg.max_iters=100 '
+             'model.decode_head.num_classes=5')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed runs (torchrun: pytorch)')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
@@ -56,3 +58,14 @@ def enable_amp(cfg: Config) -> None:
         raise SystemExit(
             '--amp: no CUDA device, and this CPU has no native bf16 (AVX512-BF16/AMX), where '
             'bf16 autocast would run slower than fp32. Train without --amp.')
+
+
+def close_distributed() -> None:
+    """Tear down the process group before the interpreter exits.
+
+    mmengine leaves it open; gloo's threads then die with the interpreter and a rank can abort
+    at exit ("terminate called without an active exception", SIGABRT) after a successful run.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
