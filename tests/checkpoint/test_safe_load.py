@@ -233,6 +233,7 @@ def test_safetensors_without_the_package(tmp_path, monkeypatch):
     assert 'model.safetensors' in str(info.value)
 
 
+@pytest.mark.extras  # safetensors is an optional package, installed in CI's extras stage
 def test_safetensors_loads(tmp_path):
     safetensors_torch = pytest.importorskip('safetensors.torch')
     path = tmp_path / 'model.safetensors'

@@ -54,7 +54,9 @@ def registered_backbones() -> list[str]:
 def _cases():
     for name in registered_backbones():
         for case_id, kwargs, package in CASES.get(name, []):
-            yield pytest.param(name, kwargs, package, id=f'{name}-{case_id}')
+            # cases needing timm/transformers run in CI's extras stage (`pytest -m extras`)
+            marks = [pytest.mark.extras] if package else []
+            yield pytest.param(name, kwargs, package, id=f'{name}-{case_id}', marks=marks)
 
 
 def test_every_backbone_has_cases():
