@@ -24,14 +24,20 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help=argparse.SUPPRESS)
 
 
-def load_config(config: str, args: argparse.Namespace) -> Config:
-    """Read the config, apply --cfg-options, --launcher and --work-dir (default work_dirs/NAME)."""
+def read_config(config: str, cfg_options: dict | None = None) -> Config:
+    """Read a config file and apply --cfg-options; a missing file stops with its name."""
     if not osp.isfile(config):
         raise SystemExit(f'Config file not found: {config}')
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def load_config(config: str, args: argparse.Namespace) -> Config:
+    """Read the config, apply --cfg-options, --launcher and --work-dir (default work_dirs/NAME)."""
+    cfg = read_config(config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

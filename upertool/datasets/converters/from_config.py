@@ -1,11 +1,12 @@
 """Build the dataset a config trains or tests on, for the analysis tools."""
 from __future__ import annotations
 
-import os.path as osp
 from typing import Any
 
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
+
+from upertool.engine.cli import read_config
 
 SPLITS = ('train', 'val', 'test')
 
@@ -22,11 +23,7 @@ def dataset_cfg_from_config(config: str, split: str = 'train',
     """
     if split not in SPLITS:
         raise SystemExit(f'--split must be one of {SPLITS}, got {split!r}')
-    if not osp.isfile(config):
-        raise SystemExit(f'Config file not found: {config}')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = read_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'upertool'))
     loader = cfg.get(f'{split}_dataloader')
     if not loader or 'dataset' not in loader:
