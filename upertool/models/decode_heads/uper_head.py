@@ -6,6 +6,8 @@ Dataflow over L selected levels (finest first):
     top-down: lateral[i-1] += upsample(lateral[i]) for i = L-1 .. 1
     `fpn_convs[i]` 3x3 on lateral[i] for i < L-1; lateral[L-1] as is   = fpn_out[i]
     `_fuse_levels`: upsample all fpn_outs to the finest, concat, `fpn_bottleneck` 3x3
+        (by default computed with the coarse levels mixed at their own resolution, the
+        same result with far fewer multiplications: see `low_res_fusion.py`)
     `cls_seg`: dropout + `conv_seg` 1x1
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from upertool.models.utils import ConvModule, resize
 from upertool.registry import MODELS
 
 from .base import BaseDecodeHead
+from .low_res_fusion import conv3x3_over_upsampled_levels
 from .psp_module import PPM
 
 
@@ -33,13 +36,17 @@ class UPerHead(BaseDecodeHead):
         num_classes: number of classes.
         pool_scales: PPM grid sizes.
         in_index: the backbone levels used; all of them (0 .. L-1) when omitted.
+        low_res_fusion: compute `fpn_bottleneck` with the coarse levels mixed before
+            upsampling (same parameters, same output up to fp32 rounding, ~40% fewer
+            multiplications for R-50 UPerNet); False runs the plain upsample-concat-conv.
         **head_args: the other BaseDecodeHead arguments (norm_cfg, dropout_ratio,
             loss_decode, align_corners, ...).
     """
 
     def __init__(self, *, in_channels: Sequence[int], channels: int, num_classes: int,
                  pool_scales: Sequence[int] = (1, 2, 3, 6),
-                 in_index: Sequence[int] | None = None, **head_args: Any) -> None:
+                 in_index: Sequence[int] | None = None, low_res_fusion: bool = True,
+                 **head_args: Any) -> None:
         if not isinstance(in_channels, (list, tuple)):
             raise ValueError(f'UPerHead: in_channels must be a list (one entry per level), '
                              f'got {in_channels!r}')
@@ -63,6 +70,7 @@ class UPerHead(BaseDecodeHead):
             for _ in self.in_channels[:-1])
         self.fpn_bottleneck = ConvModule(len(self.in_channels) * channels, channels, 3,
                                          padding=1, **convs)
+        self.low_res_fusion = low_res_fusion
 
     def psp_forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """PPM on the last level: (B, C_last, h, w) -> (B, channels, h, w)."""
@@ -78,11 +86,25 @@ class UPerHead(BaseDecodeHead):
         Returns:
             (B, channels, h_0, w_0).
         """
+        if self.low_res_fusion:
+            return self._fuse_levels_at_low_resolution(fpn_outs)
         size = fpn_outs[0].shape[2:]
         upsampled = [fpn_outs[0]] + [
             resize(x, size=size, mode='bilinear', align_corners=self.align_corners)
             for x in fpn_outs[1:]]
         return self.fpn_bottleneck(torch.cat(upsampled, dim=1))
+
+    def _fuse_levels_at_low_resolution(self, fpn_outs: list[Tensor]) -> Tensor:
+        """`_fuse_levels`'s result, with `fpn_bottleneck`'s convolution applied per level."""
+        block = self.fpn_bottleneck
+        out = conv3x3_over_upsampled_levels(fpn_outs, block.conv.weight, self.align_corners)
+        if block.conv.bias is not None:
+            out = out + block.conv.bias.view(1, -1, 1, 1)
+        if block.norm is not None:
+            out = block.norm(out)
+        if block.activate is not None:
+            out = block.activate(out)
+        return out
 
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """All backbone levels -> fused features (B, channels, h_0, w_0)."""
