@@ -61,7 +61,8 @@ def _unknown(kind: str, name: str, known: list[str]) -> KeyError:
     return KeyError(f'Unknown {kind} type {name!r}; known: {sorted(known)}.{hint}')
 
 
-def build_norm_layer(cfg: dict, num_features: int, postfix: int | str = '') -> tuple[str, nn.Module]:
+def build_norm_layer(cfg: dict, num_features: int,
+                     postfix: int | str = '') -> tuple[str, nn.Module]:
     """Build a norm layer; returns (name, layer) with mmcv's names ('bn1', 'gn', ...).
 
     The name matters: mmsegmentation's state-dict keys use it.
