@@ -63,7 +63,7 @@ def test_test_step_flip_views_match_manual_average():
              dict(ori_shape=(21, 19), img_shape=(21, 19), flip=True,
                   flip_direction='horizontal')]
     views = [dict(inputs=[x], data_samples=[SegDataSample(metainfo=m)])
-             for x, m in zip((img, flipped), metas)]
+             for x, m in zip((img, flipped), metas, strict=True)]
     with torch.no_grad():
         plain = [model.test_step(v)[0].seg_logits.data for v in views]
         merged = tta.test_step(dict(inputs=[[img], [flipped]],

@@ -15,11 +15,20 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor, nn
 
+from upertool.engine.precision import PRECISIONS, autocast_context
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
 from .head_channels import feature_channels, resolve_head_in_channels
-from .inference import as_pair, restore_logits, slide_inference, whole_inference
+from .inference import (
+    as_pair,
+    needs_resize,
+    restore_logits,
+    slide_inference,
+    slide_labels,
+    unpad_unflip,
+    whole_inference,
+)
 
 TEST_MODES = ('whole', 'slide')
 
@@ -48,7 +57,8 @@ class EncoderDecoder(BaseModel):
         train_cfg: passed to the heads' `loss`.
         test_cfg: dict(mode='whole' | 'slide', crop_size=(h, w), stride=(h, w),
             batch_size=1 (slide windows run at once), return_logits=True (keep `seg_logits`
-            in the predictions)). None means whole-image inference.
+            in the predictions), precision='fp32' | 'bf16' | 'fp16' (autocast of the forward
+            passes; see upertool.engine.precision)). None means whole-image inference.
         data_preprocessor: config of the data preprocessor (usually SegDataPreProcessor).
         pretrained: checkpoint for the backbone; becomes its init_cfg
             `dict(type='Pretrained', checkpoint=pretrained)`, as mmsegmentation.
@@ -187,8 +197,31 @@ class EncoderDecoder(BaseModel):
                 ori_shape=shape, img_shape=shape, pad_shape=shape, padding_size=(0, 0, 0, 0)))
                 for _ in range(inputs.shape[0])]
         batch_img_metas = [sample.metainfo for sample in data_samples]
-        seg_logits = self.inference(inputs, batch_img_metas)
-        return self.postprocess_result(seg_logits, data_samples)
+        cfg = self.test_cfg or {}
+        settings = self._slide_settings()
+        labels_only = (settings is not None and not cfg.get('return_logits', True)
+                       and not any(needs_resize(inputs.shape[2:], m) for m in batch_img_metas))
+        with autocast_context(cfg.get('precision'), inputs.device):
+            if labels_only:  # bounded memory: never the whole image's logits
+                crop, stride, batch_size = settings
+                labels = slide_labels(self.encode_decode, inputs, batch_img_metas, crop, stride,
+                                      lambda logits: self._labels(logits, dim=1), batch_size)
+            else:
+                seg_logits = self.inference(inputs, batch_img_metas)
+        if not labels_only:
+            return self.postprocess_result(seg_logits.float(), data_samples)
+        for sample, label in zip(data_samples, labels, strict=True):
+            sample.set_data(dict(pred_sem_seg=PixelData(data=unpad_unflip(label[None],
+                                                                          sample.metainfo))))
+        return data_samples
+
+    def _labels(self, logits: Tensor, dim: int) -> Tensor:
+        """Labels from logits along `dim`: argmax, or sigmoid > threshold for one channel."""
+        if logits.shape[dim] > 1:
+            return logits.argmax(dim=dim)
+        threshold = getattr(self.decode_head, 'threshold', None)
+        threshold = 0.3 if threshold is None else threshold  # mmsegmentation's binary default
+        return (logits.sigmoid() > threshold).to(torch.int64).squeeze(dim)
 
     def _forward(self, inputs: Tensor, data_samples: list[SegDataSample] | None = None) -> Tensor:
         """Backbone, neck and decode head only: logits (B, K, h, w) at the head's resolution."""
@@ -197,6 +230,9 @@ class EncoderDecoder(BaseModel):
     def _slide_settings(self) -> tuple[tuple[int, int], tuple[int, int], int] | None:
         """Checks test_cfg; (crop_size, stride, batch_size) in slide mode, else None."""
         cfg = self.test_cfg if self.test_cfg is not None else {}
+        if cfg.get('precision', 'fp32') not in PRECISIONS:
+            raise ValueError(f'test_cfg.precision must be one of {PRECISIONS}, '
+                             f"got {cfg['precision']!r}")
         mode = cfg.get('mode', 'whole')
         if mode not in TEST_MODES:
             raise ValueError(f'test_cfg.mode must be one of {TEST_MODES}, got {mode!r}')
@@ -252,15 +288,11 @@ class EncoderDecoder(BaseModel):
         if len(data_samples) != num_images:
             raise ValueError(f'{num_images} logits but {len(data_samples)} data_samples')
         return_logits = (self.test_cfg or {}).get('return_logits', True)
-        threshold = getattr(self.decode_head, 'threshold', None)
-        threshold = 0.3 if threshold is None else threshold  # mmsegmentation's binary default
         for i, sample in enumerate(data_samples):
             logits = restore_logits(seg_logits[i], sample.metainfo, self.align_corners)
-            if channels > 1:
-                pred = logits.argmax(dim=0, keepdim=True)
-            else:
+            pred = self._labels(logits, dim=0)[None]
+            if channels == 1:
                 logits = logits.sigmoid()
-                pred = (logits > threshold).to(torch.int64)
             sample.set_data(dict(pred_sem_seg=PixelData(data=pred)))
             if return_logits:
                 sample.set_data(dict(seg_logits=PixelData(data=logits)))

@@ -5,6 +5,7 @@ them: each takes the function that turns an image batch into logits.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -97,11 +98,64 @@ def slide_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[
         logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
         _check_logits(logits, crops, 'slide inference')
         if preds is None:
-            preds = logits.new_zeros((n, logits.shape[1], h_img, w_img))
+            preds = logits.new_zeros((n, logits.shape[1], h_img, w_img), dtype=torch.float32)
         for k, (y1, y2, x1, x2) in enumerate(group):
             preds[:, :, y1:y2, x1:x2] += logits[k * n:(k + 1) * n]
             count[:, :, y1:y2, x1:x2] += 1
     return preds / count.to(preds.dtype)
+
+
+def slide_labels(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dict],
+                 crop_size: tuple[int, int], stride: tuple[int, int],
+                 to_labels: Callable[[Tensor], Tensor], batch_size: int = 1) -> Tensor:
+    """Labels (N, H, W) of `slide_inference`'s averaged logits, in bounded memory.
+
+    Windows come row by row and a window row never reaches above the previous one, so
+    the rows above the current window row are final: they are turned into labels by
+    `to_labels` ((N, K, h, W) averaged logits -> (N, h, W)) and dropped. The accumulator
+    holds at most one window height of rows (N x K x crop_h x W), never K x H x W.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f'test_cfg.batch_size must be a positive int, got {batch_size!r}')
+    n, _, h_img, w_img = inputs.shape
+    windows = slide_windows(h_img, w_img, crop_size, stride)
+    band_h = min(crop_size[0], h_img)
+    labels = torch.empty((n, h_img, w_img), dtype=torch.int64, device=inputs.device)
+    band = count = None
+    top = 0  # image row of the band's first row; rows above it are final
+
+    def finalize(rows: int) -> None:
+        for r in range(0, rows, 32):  # a few rows at a time: no band-sized temporaries
+            r2 = min(r + 32, rows)
+            labels[:, top + r:top + r2] = to_labels(band[:, :, r:r2] / count[:, :, r:r2])
+
+    for (y1, _), row in itertools.groupby(windows, key=lambda window: window[:2]):
+        row = list(row)
+        if band is not None and y1 > top:
+            done = y1 - top
+            finalize(done)
+            # move the open rows up by `done`, in chunks whose source and target are apart
+            for dst in range(0, band_h - done, done):
+                rows = min(done, band_h - done - dst)
+                band[:, :, dst:dst + rows] = band[:, :, dst + done:dst + done + rows]
+                count[:, :, dst:dst + rows] = count[:, :, dst + done:dst + done + rows]
+            band[:, :, band_h - done:] = 0
+            count[:, :, band_h - done:] = 0
+            top = y1
+        for start in range(0, len(row), batch_size):
+            group = row[start:start + batch_size]
+            crops = torch.cat([inputs[:, :, a:b, c:d] for a, b, c, d in group])
+            logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
+            _check_logits(logits, crops, 'slide inference')
+            if band is None:
+                band = logits.new_zeros((n, logits.shape[1], band_h, w_img),
+                                         dtype=torch.float32)
+                count = logits.new_zeros((1, 1, band_h, w_img), dtype=torch.float32)
+            for k, (a, b, c, d) in enumerate(group):
+                band[:, :, a - top:b - top, c:d] += logits[k * n:(k + 1) * n]
+                count[:, :, a - top:b - top, c:d] += 1
+    finalize(h_img - top)
+    return labels
 
 
 def _check_logits(logits: Tensor, inputs: Tensor, where: str) -> None:
@@ -112,25 +166,42 @@ def _check_logits(logits: Tensor, inputs: Tensor, where: str) -> None:
                            'must return (N, K, H, W) at the size given by img_shape/pad_shape')
 
 
-def restore_logits(logits: Tensor, img_meta: dict, align_corners: bool | None) -> Tensor:
-    """One image's logits (K, H, W) on the padded input -> (K, *ori_shape).
+def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
+    """(..., H, W) maps on the padded, maybe flipped input -> the unpadded, unflipped view.
 
-    Removes the padding (`img_padding_size`, else `padding_size`: left, right, top, bottom),
-    undoes a flip (`flip`, `flip_direction`) and resizes bilinearly to `ori_shape`.
+    Removes the padding (`img_padding_size`, else `padding_size`: left, right, top, bottom)
+    and undoes a flip (`flip`, `flip_direction`).
     """
-    _, h, w = logits.shape
+    h, w = maps.shape[-2:]
     padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
     left, right, top, bottom = (int(p) for p in padding)
-    logits = logits[None, :, top:h - bottom, left:w - right]
+    maps = maps[..., top:h - bottom, left:w - right]
     if img_meta.get('flip', False):
         direction = img_meta.get('flip_direction', None)
         if direction == 'horizontal':
-            logits = logits.flip(dims=(3,))
+            maps = maps.flip(dims=(-1,))
         elif direction == 'vertical':
-            logits = logits.flip(dims=(2,))
+            maps = maps.flip(dims=(-2,))
         else:
             raise ValueError(f"flip_direction must be 'horizontal' or 'vertical' to undo a flip, "
                              f'got {direction!r}')
+    return maps
+
+
+def needs_resize(padded_shape: Sequence[int], img_meta: dict) -> bool:
+    """Whether restoring this image's predictions resizes them (labels cannot be resized)."""
+    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
+    left, right, top, bottom = (int(p) for p in padding)
+    unpadded = (padded_shape[0] - top - bottom, padded_shape[1] - left - right)
+    return tuple(img_meta.get('ori_shape', unpadded))[:2] != unpadded
+
+
+def restore_logits(logits: Tensor, img_meta: dict, align_corners: bool | None) -> Tensor:
+    """One image's logits (K, H, W) on the padded input -> (K, *ori_shape).
+
+    Removes the padding, undoes a flip (`unpad_unflip`) and resizes bilinearly to `ori_shape`.
+    """
+    logits = unpad_unflip(logits, img_meta)[None]
     ori_shape = tuple(img_meta.get('ori_shape', logits.shape[2:]))[:2]
     logits = resize(logits, size=ori_shape, mode='bilinear', align_corners=align_corners)
     return logits[0]
