@@ -1,0 +1,126 @@
+"""Shared pieces of the benchmark scripts: models by name, timing, FLOPs, the machine's peak.
+
+Benchmarks print figures; they are not tests. Run each from the repository root, e.g.
+`python benchmarks/bench_inference.py upernet_r50 --size 512`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMED_CONFIGS = {
+    'upernet_r50': 'configs/upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
+    'swin_t': 'configs/swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    'convnext_t': 'configs/convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py',
+    'quickstart': 'configs/quickstart/upernet_r18-narrow_1xb8-2k_synthetic-96x96.py',
+}
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('model', help=f"a config path or one of {', '.join(NAMED_CONFIGS)}")
+    parser.add_argument('--size', type=int, default=512, help='square input side')
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: all)')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--plain', action='store_true',
+                        help='UPerHead without the low-resolution fpn_bottleneck (the plain form)')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                        help='override the config (default: as the config says)')
+    parser.add_argument('--compile', action='store_true', help='wrap the model in torch.compile')
+    parser.add_argument('--seed', type=int, default=0)
+
+
+def load_model_config(name_or_path: str, plain: bool = False,
+                      channels_last: bool | None = None):
+    """The `model` dict of a named model or config file, with the benchmark's switches."""
+    from mmengine.config import Config
+    path = NAMED_CONFIGS.get(name_or_path, name_or_path)
+    if not os.path.isabs(path):
+        path = os.path.join(REPO, path)
+    if not os.path.isfile(path):
+        sys.exit(f'no such config or model name: {name_or_path!r} '
+                 f'(names: {", ".join(NAMED_CONFIGS)})')
+    model = Config.fromfile(path).model
+    backbone = model.backbone
+    backbone.pop('init_cfg', None)  # random weights: nothing is downloaded or read
+    backbone.pop('pretrained', None)
+    model.pop('pretrained', None)
+    if plain and model.decode_head.get('type') == 'UPerHead':
+        model.decode_head.low_res_fusion = False
+    if channels_last is not None:
+        model.channels_last = channels_last
+    return model
+
+
+def build_model(args: argparse.Namespace) -> torch.nn.Module:
+    import upertool  # noqa: F401  (registers the components)
+    from upertool.registry import MODELS
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return MODELS.build(load_model_config(args.model, args.plain, args.channels_last))
+
+
+def time_runs(fn: Callable[[], object], warmup: int, runs: int) -> tuple[float, float]:
+    """(median, min) wall seconds of `runs` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call as torch.utils.flop_counter counts them (matmuls and convolutions)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def machine_peak_gflops(repeats: int = 3) -> tuple[float, str]:
+    """The best of a 4096^2 fp32 matmul and a channels-last 3x3 conv 256->256 at 128x128."""
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    matmul_s, _ = time_runs(lambda: a @ b, 1, repeats)
+    matmul = 2 * 4096 ** 3 / matmul_s / 1e9
+    x = torch.randn(1, 256, 128, 128).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 3, 3).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        conv_s, _ = time_runs(lambda: torch.conv2d(x, w, padding=1), 1, repeats * 3)
+    conv = 2 * 9 * 256 * 256 * 128 * 128 / conv_s / 1e9
+    return max(matmul, conv), f'matmul {matmul:.0f}, conv3x3 {conv:.0f} GFLOP/s'
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak GPU memory on CUDA, else this process's peak resident set size."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(title: str, seconds: tuple[float, float], flops: float, plain_flops: float,
+           per: str, peak: tuple[float, str] | None, memory_mib: float) -> None:
+    """Print one benchmark's figures in a fixed layout."""
+    median, best = seconds
+    print(f'== {title}')
+    print(f'  time per {per}: median {median:.4f} s, min {best:.4f} s')
+    print(f'  counted {flops / 1e9:.1f} GFLOP -> {flops / median / 1e9:.1f} GFLOP/s achieved')
+    if peak is not None:
+        peak_gflops, detail = peak
+        effective = plain_flops / median / 1e9
+        print(f'  machine peak {peak_gflops:.0f} GFLOP/s ({detail}); plain-form work '
+              f'{plain_flops / 1e9:.1f} GFLOP -> effective {effective:.1f} GFLOP/s = '
+              f'{100 * effective / peak_gflops:.0f}% of peak')
+    print(f'  peak memory {memory_mib:.0f} MiB')
