@@ -1,3 +1,3 @@
 """Models: importing this package registers every model component (MODELS' location)."""
-from . import backbones, decode_heads, losses, necks, segmentors  # noqa: F401
+from . import backbones, decode_heads, losses, necks, samplers, segmentors  # noqa: F401
 from .data_preprocessor import SegDataPreProcessor  # noqa: F401

@@ -92,8 +92,10 @@ def test_argument_errors(kwargs, match):
 
 
 def test_sampler_and_loss_type_errors():
-    with pytest.raises(NotImplementedError, match='sampler'):
-        head(sampler=dict(type='OHEMPixelSampler'))
+    with pytest.raises(ValueError, match='thresh'):
+        head(sampler=dict(type='OHEMPixelSampler', thresh=1.5))
+    with pytest.raises(KeyError, match='OHEMPixelSamplr'):
+        head(sampler=dict(type='OHEMPixelSamplr'))
     with pytest.raises(TypeError, match='loss_decode'):
         head(loss_decode='CrossEntropyLoss')
     with pytest.raises(TypeError, match='loss_decode'):

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from upertool.models.losses import accuracy
 from upertool.models.utils import resize
-from upertool.registry import MODELS
+from upertool.registry import MODELS, TASK_UTILS
 
 _INPUT_TRANSFORMS = (None, 'multiple_select', 'resize_concat')
 
@@ -54,13 +54,14 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
         loss_decode: a loss config or a list of them, built with MODELS; losses with the
             same `loss_name` are summed.
         ignore_index: label value that no loss or accuracy counts.
-        sampler: pixel sampler config; not supported (must be None).
+        sampler: pixel sampler config (TASK_UTILS), e.g.
+            `dict(type='OHEMPixelSampler', thresh=0.7, min_kept=100000)`: its per-pixel
+            weights are passed to every loss.
         align_corners: align_corners of every bilinear resize in the head.
         init_cfg: mmengine init config.
 
     Raises:
         ValueError / TypeError: for inconsistent arguments, naming the argument.
-        NotImplementedError: for a `sampler`.
     """
 
     def __init__(self, in_channels: int | Sequence[int], channels: int, *, num_classes: int,
@@ -104,10 +105,6 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
         if ignore_index is not None and not _is_int(ignore_index):
             raise ValueError(f'{name}: ignore_index must be an int or None, got '
                              f'{ignore_index!r}')
-        if sampler is not None:
-            raise NotImplementedError(
-                f'{name}: pixel samplers (sampler={sampler}) are not supported; remove '
-                "'sampler' from the head config (OHEM-style sampling is not implemented)")
         self.channels = channels
         self.num_classes = num_classes
         self.out_channels = out_channels
@@ -118,7 +115,8 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
         self.act_cfg = act_cfg
         self.ignore_index = ignore_index
         self.align_corners = align_corners
-        self.sampler = None
+        self.sampler = (TASK_UTILS.build(sampler, default_args=dict(context=self))
+                        if sampler is not None else None)
         self.loss_decode = self._build_losses(loss_decode)
 
         self.conv_seg = nn.Conv2d(channels, self.out_channels, kernel_size=1)
@@ -275,8 +273,9 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
         losses = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
             else [self.loss_decode]
         loss: dict[str, Tensor] = {}
+        seg_weight = self.sampler.sample(seg_logits, seg_label) if self.sampler else None
         for loss_decode in losses:
-            value = loss_decode(seg_logits, seg_label, weight=None,
+            value = loss_decode(seg_logits, seg_label, weight=seg_weight,
                                 ignore_index=self.ignore_index)
             name = loss_decode.loss_name
             loss[name] = loss[name] + value if name in loss else value
