@@ -20,6 +20,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
     parser.add_argument('--tta', action='store_true',
                         help='multi-scale + flip test-time augmentation (config tta_pipeline)')
+    parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'),
+                        help='autocast the forward passes (test_cfg.precision); bf16 on a CPU '
+                             'without native bf16 runs in fp32 and says so')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -55,8 +58,16 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
+    test_cfg = cfg.model.setdefault('test_cfg', {}) or {}
+    cfg.model.test_cfg = test_cfg
+    if args.precision:
+        test_cfg['precision'] = args.precision
     if args.tta:
-        enable_tta(cfg)
+        enable_tta(cfg)  # merging views needs every view's logits
+    else:
+        # the metric and the visualizer read labels only: slide inference then keeps
+        # bounded memory (see EncoderDecoder.predict)
+        test_cfg.setdefault('return_logits', False)
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
     runner = Runner.from_cfg(cfg)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from upertool.engine.optimizers import cpu_supports_bf16
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / 'configs/quickstart/upernet_r18-narrow_1xb8-2k_synthetic-96x96.py')
 pytestmark = pytest.mark.slow
@@ -94,7 +96,30 @@ def test_tta_runs_and_reports_metrics(trained, tmp_path):
     assert 0.0 <= read_metrics(output)['mIoU'] <= 100.0
 
 
-def test_distributed_train_and_test_match_single_process(trained, tmp_path):
+@pytest.fixture(scope='module')
+def single_process_metrics(trained, tmp_path_factory):
+    work, cache = trained
+    output = run_tool(['tools/test.py', CONFIG, str(work / 'iter_4.pth'), '--work-dir',
+                       str(tmp_path_factory.mktemp('one')), '--cfg-options',
+                       *tiny_options(cache, 4)], cwd=ROOT)
+    return read_metrics(output)
+
+
+def test_precision_bf16(trained, single_process_metrics, tmp_path):
+    work, cache = trained
+    output = run_tool(['tools/test.py', CONFIG, str(work / 'iter_4.pth'), '--work-dir',
+                       str(tmp_path), '--precision', 'bf16', '--cfg-options',
+                       *tiny_options(cache, 4)], cwd=ROOT)
+    metrics = read_metrics(output)
+    if cpu_supports_bf16():
+        assert abs(metrics['mIoU'] - single_process_metrics['mIoU']) < 5.0
+    else:  # emulated bf16 would be slower than fp32: it says so and runs fp32
+        assert "precision 'bf16' on cpu" in output and 'running in fp32' in output
+        assert metrics == single_process_metrics
+
+
+def test_distributed_train_and_test_match_single_process(trained, single_process_metrics,
+                                                         tmp_path):
     work, cache = trained
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                 '--master_port', str(free_port())]
@@ -104,11 +129,9 @@ def test_distributed_train_and_test_match_single_process(trained, tmp_path):
     assert (tmp_path / 'ddp_train' / 'iter_2.pth').exists()
 
     ckpt = str(work / 'iter_4.pth')
-    one = run_tool(['tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'one'),
-                    '--cfg-options', *tiny_options(cache, 4)], cwd=ROOT)
     two = run_tool(['tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'two'),
                     '--launcher', 'pytorch', '--cfg-options', *tiny_options(cache, 4)],
                    cwd=ROOT, launcher=torchrun[:-1] + [str(free_port())])
-    one, two = read_metrics(one), read_metrics(two)
+    one, two = single_process_metrics, read_metrics(two)
     for key in ('aAcc', 'mIoU', 'mAcc'):
         assert one[key] == two[key], (key, one, two)
