@@ -20,7 +20,6 @@ import sys
 import tempfile
 
 import torch
-
 from common import REPO
 
 MMSEG_SIDE = r'''
@@ -48,7 +47,8 @@ def main() -> None:
                         help='python of a venv with mmsegmentation 1.x installed')
     parser.add_argument('--peers-dir', default=os.path.join(REPO, '..', 'shared', 'peers'),
                         help='folder with peer_builders.py')
-    parser.add_argument('--config', default='configs/upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
+    parser.add_argument('--config',
+                        default='configs/upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
                         help="upertool's config of the same model")
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--num-classes', type=int, default=150)
@@ -61,9 +61,9 @@ def main() -> None:
                         str(args.num_classes)], check=True)
         saved = torch.load(dump, weights_only=True)
 
-    import upertool  # noqa: F401
     from mmengine.config import Config
 
+    import upertool  # noqa: F401
     from upertool.registry import MODELS
     model_cfg = Config.fromfile(config).model
     model_cfg.pop('pretrained', None)
