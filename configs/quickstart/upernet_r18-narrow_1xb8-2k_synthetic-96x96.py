@@ -6,6 +6,7 @@ max_iters = 2000
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',
+    channels_last=True,
     data_preprocessor=dict(
         type='SegDataPreProcessor',
         mean=[123.675, 116.28, 103.53],
@@ -30,7 +31,7 @@ model = dict(
     test_cfg=dict(mode='whole'))
 # lr 4e-3 beat 2e-3 (68.5 vs 64.2 mIoU after 2000 iterations) and 8e-3 (47 vs 51 at 1000).
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='AdamW', lr=4e-3, weight_decay=1e-4))
+    type='OptimWrapper', optimizer=dict(type='AdamW', lr=4e-3, weight_decay=1e-4, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, begin=0, end=100, by_epoch=False),
     dict(type='PolyLR', eta_min=1e-5, power=1.0, begin=100, end=max_iters, by_epoch=False),

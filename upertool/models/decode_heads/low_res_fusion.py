@@ -85,7 +85,7 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
     size = tuple(levels[0].shape[2:])
     splits = torch.split(weight, [level.shape[1] for level in levels], dim=1)
     out = F.conv2d(levels[0], splits[0], padding=1)
-    for level, level_weight in zip(levels[1:], splits[1:]):
+    for level, level_weight in zip(levels[1:], splits[1:], strict=True):
         if tuple(level.shape[2:]) == size:
             out = out + F.conv2d(level, level_weight, padding=1)
         else:

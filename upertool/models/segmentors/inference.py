@@ -72,6 +72,18 @@ def whole_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[
     return logits
 
 
+def _window_logits(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dict],
+                   windows: Sequence[tuple[int, int, int, int]], batch_size: int):
+    """Yields (windows, logits) per group of `batch_size` windows; logits of window k are
+    rows k*N .. (k+1)*N-1 for the N images."""
+    for start in range(0, len(windows), batch_size):
+        group = windows[start:start + batch_size]
+        crops = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in group])
+        logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
+        _check_logits(logits, crops, 'slide inference')
+        yield group, logits
+
+
 def slide_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dict],
                     crop_size: tuple[int, int], stride: tuple[int, int],
                     batch_size: int = 1) -> Tensor:
@@ -92,11 +104,7 @@ def slide_inference(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[
     windows = slide_windows(h_img, w_img, crop_size, stride)
     preds = None
     count = inputs.new_zeros((1, 1, h_img, w_img))
-    for start in range(0, len(windows), batch_size):
-        group = windows[start:start + batch_size]
-        crops = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in group])
-        logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
-        _check_logits(logits, crops, 'slide inference')
+    for group, logits in _window_logits(encode, inputs, batch_img_metas, windows, batch_size):
         if preds is None:
             preds = logits.new_zeros((n, logits.shape[1], h_img, w_img), dtype=torch.float32)
         for k, (y1, y2, x1, x2) in enumerate(group):
@@ -142,11 +150,7 @@ def slide_labels(encode: EncodeFn, inputs: Tensor, batch_img_metas: Sequence[dic
             band[:, :, band_h - done:] = 0
             count[:, :, band_h - done:] = 0
             top = y1
-        for start in range(0, len(row), batch_size):
-            group = row[start:start + batch_size]
-            crops = torch.cat([inputs[:, :, a:b, c:d] for a, b, c, d in group])
-            logits = encode(crops, _crop_metas(batch_img_metas, crops.shape[2:], len(group)))
-            _check_logits(logits, crops, 'slide inference')
+        for group, logits in _window_logits(encode, inputs, batch_img_metas, row, batch_size):
             if band is None:
                 band = logits.new_zeros((n, logits.shape[1], band_h, w_img),
                                          dtype=torch.float32)
