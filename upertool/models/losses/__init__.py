@@ -3,8 +3,9 @@ from .accuracy import accuracy
 from .cross_entropy import CrossEntropyLoss, binary_cross_entropy, cross_entropy
 from .dice import DiceLoss, dice_loss
 from .focal import FocalLoss, sigmoid_focal_loss
+from .lovasz import LovaszLoss, lovasz_softmax
 from .utils import get_class_weight, reduce_loss, weight_reduce_loss
 
-__all__ = ['CrossEntropyLoss', 'DiceLoss', 'FocalLoss', 'accuracy', 'binary_cross_entropy',
-           'cross_entropy', 'dice_loss', 'get_class_weight', 'reduce_loss',
-           'sigmoid_focal_loss', 'weight_reduce_loss']
+__all__ = ['CrossEntropyLoss', 'DiceLoss', 'FocalLoss', 'LovaszLoss', 'accuracy',
+           'binary_cross_entropy', 'cross_entropy', 'dice_loss', 'get_class_weight',
+           'lovasz_softmax', 'reduce_loss', 'sigmoid_focal_loss', 'weight_reduce_loss']
