@@ -110,3 +110,34 @@ def test_large_image_with_150_classes_stays_in_bounded_memory():
     assert out.returncode == 0, out.stderr
     grown_mib = int(out.stdout.split()[-1])
     assert grown_mib < 250, f'peak RSS grew by {grown_mib} MiB'
+
+
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_resized_argmax_equals_argmax_of_the_full_resize(align_corners):
+    from upertool.models.utils import resized_argmax
+    logits = torch.randn(7, 13, 17, generator=torch.Generator().manual_seed(2))
+    full = torch.nn.functional.interpolate(logits[None], size=(50, 41), mode='bilinear',
+                                           align_corners=align_corners)[0]
+    labels = resized_argmax(logits, (50, 41), align_corners, rows_per_chunk=8)
+    top2 = full.topk(2, dim=0).values
+    clear = (top2[0] - top2[1]) > 1e-5
+    assert clear.float().mean() > 0.99
+    assert torch.equal(labels[clear], full.argmax(0)[clear])
+
+
+def test_whole_mode_labels_only_predictions_equal_the_logits_path():
+    models = []
+    for return_logits in (True, False):
+        model = slide_model(return_logits)
+        model.test_cfg = dict(mode='whole', return_logits=return_logits)
+        models.append(model)
+    models[1].load_state_dict(models[0].state_dict())
+    meta = dict(ori_shape=(90, 75), img_shape=(64, 48), pad_shape=(64, 48))
+    images = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        a, b = (m.predict(images, [SegDataSample(metainfo=meta)])[0] for m in models)
+    assert 'seg_logits' not in b and b.pred_sem_seg.data.shape == (1, 90, 75)
+    logits = a.seg_logits.data
+    top2 = logits.topk(2, dim=0).values
+    clear = (top2[0] - top2[1]) > 1e-5
+    assert torch.equal(a.pred_sem_seg.data[0][clear], b.pred_sem_seg.data[0][clear])

@@ -24,23 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from upertool.models.utils.resize import bilinear_resize_matrix
+
 
 @lru_cache(maxsize=64)
 def _shifted_resize_matrix(src: int, dst: int, align_corners: bool,
                            dtype: torch.dtype, device: torch.device) -> Tensor:
     """(3 * src, dst): rows k*src .. (k+1)*src-1 map a 1-d signal of length `src` to its
     bilinear resize to `dst` shifted for 3x3 tap k (output x reads x + k - 1, zero outside).
-
-    Built by resizing impulses with PyTorch's own interpolation, so the weights are exactly
-    the ones `F.interpolate(mode='bilinear')` uses.
     """
-    # a normal tensor even when first built under inference_mode: training reuses it
     with torch.inference_mode(False), torch.no_grad():
-        impulses = torch.eye(src, dtype=torch.float64).unsqueeze(0)  # (1, src, src)
-        resized = F.interpolate(impulses, size=dst, mode='linear',
-                                align_corners=align_corners)[0]
-        padded = F.pad(resized, (1, 1))  # (src, dst + 2): column X + k is X + k - 1
-        taps = [padded[:, k:k + dst] for k in range(3)]
+        padded = F.pad(bilinear_resize_matrix(src, dst, align_corners), (1, 1))
+        taps = [padded[:, k:k + dst] for k in range(3)]  # column X + k is X + k - 1
         return torch.cat(taps, dim=0).to(dtype=dtype, device=device)
 
 

@@ -16,6 +16,7 @@ from mmengine.structures import PixelData
 from torch import Tensor, nn
 
 from upertool.engine.precision import PRECISIONS, autocast_context
+from upertool.models.utils import resized_argmax
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
@@ -289,6 +290,14 @@ class EncoderDecoder(BaseModel):
             raise ValueError(f'{num_images} logits but {len(data_samples)} data_samples')
         return_logits = (self.test_cfg or {}).get('return_logits', True)
         for i, sample in enumerate(data_samples):
+            if not return_logits and channels > 1:
+                # labels only: resize and argmax a band of rows at a time (K x H x W never
+                # exists at the original size)
+                logits = unpad_unflip(seg_logits[i], sample.metainfo)
+                size = tuple(sample.metainfo.get('ori_shape', logits.shape[1:]))[:2]
+                pred = resized_argmax(logits, size, self.align_corners)[None]
+                sample.set_data(dict(pred_sem_seg=PixelData(data=pred)))
+                continue
             logits = restore_logits(seg_logits[i], sample.metainfo, self.align_corners)
             pred = self._labels(logits, dim=0)[None]
             if channels == 1:

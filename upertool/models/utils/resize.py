@@ -1,5 +1,7 @@
-"""Interpolation helper shared by heads and segmentors."""
+"""Interpolation helpers shared by heads and segmentors."""
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -15,3 +17,44 @@ def resize(input: torch.Tensor, size: tuple[int, int] | torch.Size | None = None
         align_corners = None
     return F.interpolate(input, size=size, scale_factor=scale_factor, mode=mode,
                          align_corners=align_corners)
+
+
+@lru_cache(maxsize=64)
+def bilinear_resize_matrix(src: int, dst: int, align_corners: bool) -> torch.Tensor:
+    """(src, dst) float64 matrix M with `signal @ M` == the 1-d bilinear resize to `dst`.
+
+    Built by resizing impulses with `F.interpolate` itself, so the weights are exactly
+    PyTorch's; 2-d bilinear resizing is this along each axis. Always a normal tensor (not
+    an inference-mode one), so it can serve training after being built in inference.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        impulses = torch.eye(src, dtype=torch.float64).unsqueeze(0)  # (1, src, src)
+        return F.interpolate(impulses, size=dst, mode='linear',
+                             align_corners=align_corners)[0]
+
+
+def resized_argmax(logits: torch.Tensor, size: tuple[int, int], align_corners: bool | None,
+                   rows_per_chunk: int = 64) -> torch.Tensor:
+    """argmax over classes of `resize(logits, size, 'bilinear')`, without the full-size logits.
+
+    Args:
+        logits: (K, h, w).
+        size: (H, W) output size.
+
+    Returns:
+        (H, W) int64 labels. The resize runs along the width at the source rows, then
+        `rows_per_chunk` output rows at a time along the height, so at most K x h x W plus
+        K x rows_per_chunk x W values exist at once instead of K x H x W.
+    """
+    height, width = size
+    if tuple(logits.shape[1:]) == (height, width):
+        return logits.argmax(0)
+    wide = F.interpolate(logits[None], size=(logits.shape[1], width), mode='bilinear',
+                         align_corners=bool(align_corners))[0]  # (K, h, W)
+    rows = bilinear_resize_matrix(logits.shape[1], height, bool(align_corners)).t()
+    rows = rows.to(dtype=wide.dtype, device=wide.device)  # (H, h)
+    labels = torch.empty((height, width), dtype=torch.int64, device=logits.device)
+    for start in range(0, height, rows_per_chunk):
+        band = torch.einsum('yh,khw->kyw', rows[start:start + rows_per_chunk], wide)
+        labels[start:start + rows_per_chunk] = band.argmax(0)
+    return labels
