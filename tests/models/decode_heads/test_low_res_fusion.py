@@ -104,3 +104,12 @@ def test_head_fast_and_plain_give_the_same_logits_and_labels():
         head(levels).square().mean().backward()
     for (name, p), q in zip(fast.named_parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_inference_runs_output_channels_in_chunks_with_the_same_result():
+    levels = random_levels([(12, 10), (6, 5), (3, 3)], channels=[4, 4, 4], batch=1)
+    weight = torch.randn(300, 12, 3, 3, dtype=torch.float64)  # 3 chunks of <= 128 channels
+    with torch.no_grad():
+        chunked = conv3x3_over_upsampled_levels(levels, weight, False)
+    torch.testing.assert_close(chunked, plain_form(levels, weight, False),
+                               rtol=1e-10, atol=1e-10)
