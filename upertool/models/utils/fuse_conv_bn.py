@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .conv_module import ConvModule
 
@@ -23,16 +24,8 @@ from .conv_module import ConvModule
 @torch.no_grad()
 def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     """Rewrite `conv` in place so that conv(x) == bn(conv(x)) with bn's running statistics."""
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    shift = -bn.running_mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias
-    old_bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
-    conv.weight.mul_(scale.reshape(-1, 1, 1, 1).to(conv.weight.dtype))
-    conv.bias = nn.Parameter((old_bias * scale + shift).to(conv.weight.dtype),
-                             requires_grad=conv.weight.requires_grad)
+    conv.weight, conv.bias = fuse_conv_bn_weights(
+        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
 
 
 def _foldable(conv: nn.Module, norm: nn.Module | None) -> bool:
