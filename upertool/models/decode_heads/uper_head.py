@@ -100,11 +100,7 @@ class UPerHead(BaseDecodeHead):
         out = conv3x3_over_upsampled_levels(fpn_outs, block.conv.weight, self.align_corners)
         if block.conv.bias is not None:
             out = out + block.conv.bias.view(1, -1, 1, 1)
-        if block.norm is not None:
-            out = block.norm(out)
-        if block.activate is not None:
-            out = block.activate(out)
-        return out
+        return block.norm_act(out)
 
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """All backbone levels -> fused features (B, channels, h_0, w_0)."""

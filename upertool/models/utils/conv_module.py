@@ -48,7 +48,11 @@ class ConvModule(nn.Module):
         return getattr(self, self.norm_name) if self.norm_name else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
+        return self.norm_act(self.conv(x))
+
+    def norm_act(self, x: torch.Tensor) -> torch.Tensor:
+        """What follows the convolution: norm, then activation (for callers that compute
+        the convolution another way, e.g. UPerHead's low-resolution fusion)."""
         if self.norm_name is not None:
             x = getattr(self, self.norm_name)(x)
         if self.activate is not None:
