@@ -170,6 +170,13 @@ def _check_logits(logits: Tensor, inputs: Tensor, where: str) -> None:
                            'must return (N, K, H, W) at the size given by img_shape/pad_shape')
 
 
+def _padding(img_meta: dict) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding: `img_padding_size`, else `padding_size`."""
+    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
+    left, right, top, bottom = (int(p) for p in padding)
+    return left, right, top, bottom
+
+
 def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
     """(..., H, W) maps on the padded, maybe flipped input -> the unpadded, unflipped view.
 
@@ -177,8 +184,7 @@ def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
     and undoes a flip (`flip`, `flip_direction`).
     """
     h, w = maps.shape[-2:]
-    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
-    left, right, top, bottom = (int(p) for p in padding)
+    left, right, top, bottom = _padding(img_meta)
     maps = maps[..., top:h - bottom, left:w - right]
     if img_meta.get('flip', False):
         direction = img_meta.get('flip_direction', None)
@@ -194,8 +200,7 @@ def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
 
 def needs_resize(padded_shape: Sequence[int], img_meta: dict) -> bool:
     """Whether restoring this image's predictions resizes them (labels cannot be resized)."""
-    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', (0, 0, 0, 0)))
-    left, right, top, bottom = (int(p) for p in padding)
+    left, right, top, bottom = _padding(img_meta)
     unpadded = (padded_shape[0] - top - bottom, padded_shape[1] - left - right)
     return tuple(img_meta.get('ori_shape', unpadded))[:2] != unpadded
 
