@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 
 import torch
 from common import (
@@ -24,6 +23,7 @@ from common import (
     count_flops,
     machine_peak_gflops,
     peak_memory_mib,
+    plain_form_flops,
     report,
     time_runs,
 )
@@ -56,9 +56,6 @@ def main() -> None:
                               return_logits=False)
     elif args.api == 'predict':
         model.test_cfg = dict(mode='whole', return_logits=False)
-    plain = copy.deepcopy(model) if not (args.plain or args.no_flops) else model
-    if plain is not model and hasattr(plain.decode_head, 'low_res_fusion'):
-        plain.decode_head.low_res_fusion = False
     if args.fuse_conv_bn:
         fuse_conv_bn(model)
     runner = torch.compile(model) if args.compile else model
@@ -74,8 +71,7 @@ def main() -> None:
         return run
 
     flops = float('nan') if args.no_flops else count_flops(call(model))
-    plain_flops = count_flops(call(plain)) if plain is not model else flops
-    del plain
+    plain_flops = flops if args.no_flops else plain_form_flops(model, call(model))
     seconds = time_runs(call(runner), args.warmup, args.runs)
     peak = None if args.no_peak else machine_peak_gflops()
     title = (f'{args.model} {args.api} {args.size}x{args.size}'

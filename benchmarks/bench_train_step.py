@@ -10,7 +10,6 @@ effective figure for the plain-form work, as bench_inference.py.
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
 from common import (
@@ -19,6 +18,7 @@ from common import (
     count_flops,
     machine_peak_gflops,
     peak_memory_mib,
+    plain_form_flops,
     report,
     time_runs,
 )
@@ -42,9 +42,6 @@ def main() -> None:
     args = parser.parse_args()
 
     model = build_model(args).train()
-    plain = copy.deepcopy(model)
-    if hasattr(plain.decode_head, 'low_res_fusion'):
-        plain.decode_head.low_res_fusion = False
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.randint(0, model.num_classes, (args.batch, args.size, args.size))
     samples = samples_for(labels)
@@ -59,16 +56,13 @@ def main() -> None:
         return step
 
     flops = count_flops(step_of(model))
-    plain_flops = count_flops(step_of(plain)) if not args.plain else flops
-    del plain
+    plain_flops = plain_form_flops(model, step_of(model))
     model.zero_grad(set_to_none=True)
     if args.adamw:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     runner = torch.compile(model) if args.compile else model
-    if args.compile:
-        runner.parse_losses = model.parse_losses
     seconds = time_runs(step_of(runner, optimizer), args.warmup, args.runs)
     peak = None if args.no_peak else machine_peak_gflops()
     title = (f'{args.model} train step, batch {args.batch} at {args.size}x{args.size}'

@@ -90,6 +90,22 @@ def count_flops(fn: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
+def plain_form_flops(model: torch.nn.Module, fn: Callable[[], object]) -> float:
+    """FLOPs of `fn` with the model's UPerHead switched to the plain fpn_bottleneck.
+
+    The switch is a runtime flag, so no copy of the model is made (a copy would count in
+    the peak memory the benchmark reports).
+    """
+    head = getattr(model, 'decode_head', None)
+    if not getattr(head, 'low_res_fusion', False):
+        return count_flops(fn)
+    head.low_res_fusion = False
+    try:
+        return count_flops(fn)
+    finally:
+        head.low_res_fusion = True
+
+
 def machine_peak_gflops(repeats: int = 3) -> tuple[float, str]:
     """The best of a 4096^2 fp32 matmul and a channels-last 3x3 conv 256->256 at 128x128."""
     a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
