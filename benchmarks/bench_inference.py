@@ -28,6 +28,8 @@ from common import (
     time_runs,
 )
 
+from upertool.engine.precision import PRECISIONS, autocast_context
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -38,14 +40,13 @@ def main() -> None:
                         help='slide inference with square windows (implies --api predict)')
     parser.add_argument('--batch-windows', type=int, default=1, help='test_cfg.batch_size')
     parser.add_argument('--fuse-conv-bn', action='store_true', help='fold BatchNorm into convs')
-    parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-peak', action='store_true', help='skip measuring the peak')
     parser.add_argument('--no-flops', action='store_true',
                         help='skip counting FLOPs (each count is one more full pass)')
     args = parser.parse_args()
 
-    from upertool.engine.precision import autocast_context
     from upertool.models.utils import fuse_conv_bn
     device = torch.device(args.device)
     model = build_model(args).to(device).eval()

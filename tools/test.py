@@ -6,6 +6,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from upertool.engine.cli import add_common_args, close_distributed, load_config
+from upertool.engine.precision import PRECISIONS
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,7 +21,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
     parser.add_argument('--tta', action='store_true',
                         help='multi-scale + flip test-time augmentation (config tta_pipeline)')
-    parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'),
+    parser.add_argument('--precision', choices=PRECISIONS,
                         help='autocast the forward passes (test_cfg.precision); bf16 on a CPU '
                              'without native bf16 runs in fp32 and says so')
     add_common_args(parser)
