@@ -253,7 +253,8 @@ def test_predict_without_samples_uses_input_shape():
     assert preds[0].pred_sem_seg.data.dtype == torch.int64
 
 
-@pytest.mark.parametrize('direction, dim', [('horizontal', -1), ('vertical', -2)])
+@pytest.mark.parametrize('direction, dim', [('horizontal', -1), ('vertical', -2),
+                                            ('diagonal', (-2, -1))])
 def test_predict_removes_padding_and_undoes_flip(direction, dim):
     """Identity model: logits are the pixels, so the answer is the unflipped original image."""
     model = _model(data_preprocessor=dict(type='SegDataPreProcessor', test_cfg=dict(
@@ -266,6 +267,14 @@ def test_predict_removes_padding_and_undoes_flip(direction, dim):
     assert preds[0].metainfo['img_padding_size'] == (0, 1, 0, 3)
     torch.testing.assert_close(preds[0].seg_logits.data, original)
     assert torch.equal(preds[0].pred_sem_seg.data, original.argmax(0, keepdim=True))
+
+
+def test_predict_unknown_flip_direction_is_refused():
+    model = _model()
+    sample = SegDataSample(metainfo=dict(ori_shape=(5, 7), img_shape=(5, 7), flip=True,
+                                         flip_direction='sideways'))
+    with pytest.raises(ValueError, match="got 'sideways'"):
+        model.predict(torch.randn(1, 3, 5, 7), [sample])
 
 
 def test_predict_training_style_padding_size_is_removed_and_resized_to_ori_shape():

@@ -177,6 +177,10 @@ def _padding(img_meta: dict) -> tuple[int, int, int, int]:
     return left, right, top, bottom
 
 
+# the axes RandomFlip mirrors for each direction ('diagonal' = both, a 180 degree turn)
+_FLIP_DIMS = {'horizontal': (-1,), 'vertical': (-2,), 'diagonal': (-2, -1)}
+
+
 def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
     """(..., H, W) maps on the padded, maybe flipped input -> the unpadded, unflipped view.
 
@@ -188,13 +192,10 @@ def unpad_unflip(maps: Tensor, img_meta: dict) -> Tensor:
     maps = maps[..., top:h - bottom, left:w - right]
     if img_meta.get('flip', False):
         direction = img_meta.get('flip_direction', None)
-        if direction == 'horizontal':
-            maps = maps.flip(dims=(-1,))
-        elif direction == 'vertical':
-            maps = maps.flip(dims=(-2,))
-        else:
-            raise ValueError(f"flip_direction must be 'horizontal' or 'vertical' to undo a flip, "
+        if direction not in _FLIP_DIMS:
+            raise ValueError(f'flip_direction must be one of {tuple(_FLIP_DIMS)} to undo a flip, '
                              f'got {direction!r}')
+        maps = maps.flip(dims=_FLIP_DIMS[direction])
     return maps
 
 
