@@ -30,6 +30,19 @@ model = dict(
         # errors are shape boundaries, which plain CE dilutes among easy background pixels
         sampler=dict(type='OHEMPixelSampler', thresh=0.7, min_kept=2000),
         loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True)),
+    # deep supervision of layer3, as mmsegmentation's UPerNet configs: 74.5 vs 71.8 mIoU after
+    # 2400 iterations (seed 0, both with the flips below) for a few ms per iteration
+    auxiliary_head=dict(
+        type='FCNHead',
+        in_index=2,
+        channels=32,
+        num_convs=1,
+        concat_input=False,
+        dropout_ratio=0.0,
+        num_classes=num_classes,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4, avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 # Without OHEM, lr 4e-3 beat 2e-3 (68.5 vs 64.2 mIoU after 2000 iterations) and 8e-3 (47 vs
@@ -57,8 +70,24 @@ randomness = dict(seed=0)
 train_dataloader = dict(num_workers=0, persistent_workers=False)
 val_dataloader = dict(num_workers=0, persistent_workers=False)
 test_dataloader = val_dataloader
-# tools/test.py --tta: horizontal flip only. On a 2600-iteration model: 73.7 mIoU single
-# scale, 76.1 with flip, 76.0 with scales (0.75, 1, 1.25) + flip at three times the cost.
+# Shapes are drawn at random rotations, so vertical flips are as label-preserving as
+# horizontal ones. The train split is 6000 images rather than the default 2000 (generated once,
+# ~20 s): a model trained on 2000 scored 80.8 mIoU on its train images and 72.8 on val.
+synthetic = dict(num_train=6000)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **synthetic))
+val_dataloader = dict(dataset=dict(**synthetic))
+test_dataloader = val_dataloader
+# tools/test.py --tta: the four flips (none, horizontal, vertical, both), no rescaling. On a
+# seed-0 model: 74.8 mIoU single scale, 77.1 with the four flips; 76.5 vs 75.9 for four
+# flips vs the horizontal one alone on another model. Rescaled views hurt here (a 73.7 model:
+# 69.1 with scales 1-1.5, 65.7 with 0.5-1), the shapes' size range being part of the task.
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -67,6 +96,8 @@ tta_pipeline = [
             [
                 dict(type='RandomFlip', prob=0., direction='horizontal'),
                 dict(type='RandomFlip', prob=1., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='vertical'),
+                dict(type='RandomFlip', prob=1., direction='diagonal'),
             ],
             [dict(type='LoadAnnotations')],
             [dict(type='PackSegInputs')],
