@@ -21,7 +21,7 @@ NAMED_CONFIGS = {
     'upernet_r50': 'configs/upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
     'swin_t': 'configs/swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
     'convnext_t': 'configs/convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py',
-    'quickstart': 'configs/quickstart/upernet_r18-narrow_1xb8-2.2k_synthetic-96x96.py',
+    'quickstart': 'configs/quickstart/upernet_r18-narrow_1xb8-2.4k_synthetic-96x96.py',
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 from upertool.checkpoint import load_checkpoint_file
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = 'configs/quickstart/upernet_timm-resnet18-narrow_1xb8-2.2k_synthetic-96x96.py'
+CONFIG = 'configs/quickstart/upernet_timm-resnet18-narrow_1xb8-2.4k_synthetic-96x96.py'
 pytestmark = [pytest.mark.extras, pytest.mark.slow]
 
 

@@ -11,7 +11,7 @@ import pytest
 from upertool.engine.optimizers import cpu_supports_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = str(ROOT / 'configs/quickstart/upernet_r18-narrow_1xb8-2.2k_synthetic-96x96.py')
+CONFIG = str(ROOT / 'configs/quickstart/upernet_r18-narrow_1xb8-2.4k_synthetic-96x96.py')
 pytestmark = pytest.mark.slow
 
 
