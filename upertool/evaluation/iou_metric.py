@@ -20,6 +20,11 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from PIL import Image
 
+from upertool.evaluation.metric_reports import (
+    confusion_matrix,
+    metrics_from_confusion,
+    write_reports,
+)
 from upertool.registry import METRICS
 
 ALLOWED_METRICS = ('mIoU', 'mDice', 'mFscore')
@@ -150,12 +155,17 @@ class IoUMetric(BaseMetric):
             labels are back in the dataset's own numbering, e.g. ADE20K's test server).
         format_only: only write the masks (no ground truth needed); no metrics.
         prefix: prefix of the metric names (none by default, as mmsegmentation).
+        save_confusion_matrix: also accumulate the (C, C) confusion matrix and write it,
+            with the per-class table, as CSV and PNG (`metric_reports.write_reports`).
+        report_dir: where those files go; None: the run's log folder
+            (`<work_dir>/<timestamp>/`), or `./metric_reports` without a log file.
     """
 
     def __init__(self, ignore_index: int = 255, iou_metrics: str | list[str] = ['mIoU'],
                  nan_to_num: int | None = None, beta: int = 1, collect_device: str = 'cpu',
                  output_dir: str | None = None, format_only: bool = False,
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None, save_confusion_matrix: bool = False,
+                 report_dir: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         metrics = [iou_metrics] if isinstance(iou_metrics, str) else list(iou_metrics)
         unknown = [m for m in metrics if m not in ALLOWED_METRICS]
@@ -173,6 +183,10 @@ class IoUMetric(BaseMetric):
         if output_dir and is_main_process():
             os.makedirs(output_dir, exist_ok=True)
         self._warned_out_of_range = False
+        self.save_confusion_matrix = save_confusion_matrix
+        self.report_dir = report_dir
+        # the last evaluation's per-class values, for hooks that log them (e.g. TensorBoard)
+        self.per_class_results: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _num_classes(self) -> int:
         if not self.dataset_meta or 'classes' not in self.dataset_meta:
@@ -203,8 +217,11 @@ class IoUMetric(BaseMetric):
                         f'IoUMetric: prediction {tuple(pred.shape)} and ground truth '
                         f'{tuple(label.shape)} differ in shape for {img_path}')
                 self._check_label_range(label, num_classes, img_path)
-                self.results.append(
-                    intersect_and_union(pred, label, num_classes, self.ignore_index))
+                areas = intersect_and_union(pred, label, num_classes, self.ignore_index)
+                if self.save_confusion_matrix:
+                    areas = (*areas, confusion_matrix(pred, label, num_classes,
+                                                      self.ignore_index))
+                self.results.append(areas)
             if self.output_dir is not None:
                 self._write_mask(pred, sample, img_path)
 
@@ -251,7 +268,7 @@ class IoUMetric(BaseMetric):
         if not results:
             raise ValueError('IoUMetric: no results to evaluate (empty evaluation set?)')
         totals = [torch.stack(areas).sum(0).numpy() for areas in zip(*results, strict=True)]
-        ret = total_area_to_metrics(*totals, metrics=self.metrics,
+        ret = total_area_to_metrics(*totals[:4], metrics=self.metrics,
                                     nan_to_num=self.nan_to_num, beta=self.beta)
 
         metrics: dict[str, float] = OrderedDict()
@@ -263,6 +280,9 @@ class IoUMetric(BaseMetric):
                 metrics[name] = float(np.round(np.nanmean(values) * 100, 2))
 
         ret.pop('aAcc')
+        self.per_class_results = OrderedDict((k, np.asarray(v)) for k, v in ret.items())
+        if self.save_confusion_matrix:
+            self._write_reports(totals[4], ret)
         columns: OrderedDict[str, Sequence[Any]] = OrderedDict()
         columns['Class'] = list(self.dataset_meta['classes'])
         for key, values in ret.items():
@@ -271,3 +291,13 @@ class IoUMetric(BaseMetric):
         print_log('\n' + format_table(columns), logger=logger)
         return metrics
 
+    def _write_reports(self, matrix: np.ndarray, per_class: OrderedDict) -> None:
+        out_dir = self.report_dir
+        if out_dir is None:
+            log_file = MMLogger.get_current_instance().log_file
+            out_dir = osp.dirname(log_file) if log_file else 'metric_reports'
+        # IoU and Acc always, even where only mDice/mFscore were asked for
+        per_class = {**metrics_from_confusion(matrix), **per_class}
+        paths = write_reports(out_dir, matrix, list(self.dataset_meta['classes']), per_class)
+        print_log(f'IoUMetric: confusion matrix and per-class results written to '
+                  f'{", ".join(paths)}', logger='current')
