@@ -3,7 +3,9 @@ import argparse
 
 from mmengine.runner import Runner
 
+from upertool.engine.analysis_switches import add_analysis_args, apply_analysis_args
 from upertool.engine.cli import add_common_args, close_distributed, enable_amp, load_config
+from upertool.engine.run_guards import clear_errors, prepare_training
 
 
 def parse_args() -> argparse.Namespace:
@@ -13,18 +15,25 @@ def parse_args() -> argparse.Namespace:
                         help='resume from the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: fp16 on CUDA, bf16 autocast on CPUs with bf16')
+    parser.add_argument('--on-nonfinite', choices=['stop', 'skip'],
+                        help='a NaN/inf loss or gradient stops training (the default) or skips '
+                             'that step (counted and logged); no such step is ever applied')
+    add_analysis_args(parser)  # --tensorboard, --val-loss
     add_common_args(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args)
-    if args.amp:
-        enable_amp(cfg)
-    cfg.resume = args.resume
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with clear_errors():
+        cfg = load_config(args.config, args)
+        if args.amp:
+            enable_amp(cfg)
+        cfg.resume = args.resume
+        apply_analysis_args(cfg, args)
+        prepare_training(cfg, nonfinite_policy=args.on_nonfinite)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
     close_distributed()
 
 

@@ -13,3 +13,12 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# Nothing silent: checks of the model against the data before the first step, a NaN/inf loss
+# or gradient stops training (policy='skip' drops such steps instead) and never reaches a
+# checkpoint, and a bad sample met mid-training first saves the finished iterations.
+# tools/train.py adds any of these a config leaves out.
+custom_hooks = [
+    dict(type='RunChecksHook'),
+    dict(type='DivergenceGuardHook', policy='stop'),
+    dict(type='DataErrorCheckpointHook'),
+]

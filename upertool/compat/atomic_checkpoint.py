@@ -30,7 +30,7 @@ import os.path as osp
 from collections.abc import Callable
 from typing import Any
 
-from upertool.checkpoint.atomic_io import atomic_open, atomic_torch_save
+from upertool.checkpoint.atomic_io import atomic_torch_save
 
 from ._patching import replace_function
 
@@ -62,7 +62,9 @@ def hook_open(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
     """`open` for mmengine's checkpoint_hook module: `last_checkpoint` is written atomically."""
     if (mode in ('w', 'wt') and not args and isinstance(file, (str, os.PathLike))
             and osp.basename(os.fspath(file)) == POINTER_NAME):
-        return atomic_open(file, 'w', encoding=kwargs.get('encoding'))
+        from upertool.checkpoint.resume import open_pointer  # relative to the work dir
+
+        return open_pointer(file, encoding=kwargs.get('encoding'))
     return builtins.open(file, mode, *args, **kwargs)
 
 
@@ -120,3 +122,6 @@ def install() -> None:
     checkpoint_hook.open = hook_open  # module global: shadows the builtin for that module only
     for name in ('_save_checkpoint_with_step', '_save_best_checkpoint'):
         replace_function(CheckpointHook, name, _removals_after_save)
+    from upertool.checkpoint import resume  # --resume falls back to the newest readable file
+
+    resume.install()

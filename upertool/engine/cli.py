@@ -6,17 +6,19 @@ import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
+from upertool.engine.config_checks import CheckedDictAction, check_cfg_options, read_config_file
 from upertool.engine.optimizers import cpu_supports_bf16
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CheckedDictAction,
         help='override config entries, e.g. train_cfg.max_iters=100 '
-             'model.decode_head.num_classes=5')
+             'model.decode_head.num_classes=5; keys must exist in the config, '
+             'a leading + adds a new one (+model.backbone.new_arg=1)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed runs (torchrun: pytorch)')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
@@ -28,9 +30,9 @@ def read_config(config: str, cfg_options: dict | None = None) -> Config:
     """Read a config file and apply --cfg-options; a missing file stops with its name."""
     if not osp.isfile(config):
         raise SystemExit(f'Config file not found: {config}')
-    cfg = Config.fromfile(config)
+    cfg = read_config_file(config)  # a syntax error names the file and line
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        cfg.merge_from_dict(check_cfg_options(cfg, cfg_options))
     return cfg
 
 

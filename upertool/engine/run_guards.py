@@ -1,0 +1,39 @@
+"""What tools/train.py and tools/test.py do around the Runner so that nothing fails silently.
+
+Before the Runner is built: config values that would fail late are refused
+(`config_checks.check_run_config`) and the robustness hooks are added (divergence guard, checks
+of the model against the data, a checkpoint when a bad sample stops training). Around the run:
+the errors upertool raises on purpose end the process with their message alone (exit 1), not a
+traceback through mmengine.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from upertool.checkpoint.resume import ResumeError
+from upertool.engine.config_checks import ConfigError, check_run_config
+from upertool.engine.hooks import DivergenceError, ensure_robustness_hooks
+
+# Errors whose message is the whole story; anything else keeps its traceback.
+CLEAR_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DivergenceError, ResumeError)
+
+
+def prepare_training(cfg: Any, nonfinite_policy: str | None = None) -> None:
+    check_run_config(cfg, training=True)
+    ensure_robustness_hooks(cfg, nonfinite_policy=nonfinite_policy, training=True)
+
+
+def prepare_testing(cfg: Any) -> None:
+    check_run_config(cfg, training=False)
+    ensure_robustness_hooks(cfg, training=False)
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn upertool's deliberate errors into `SystemExit('error: ...')`."""
+    try:
+        yield
+    except CLEAR_ERRORS as err:
+        raise SystemExit(f'error: {err}') from None
