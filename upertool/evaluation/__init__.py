@@ -2,3 +2,8 @@
 from .iou_metric import IoUMetric
 
 __all__ = ['IoUMetric']
+
+# mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
+from upertool.utils.not_provided import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr(__name__)

@@ -1,3 +1,13 @@
 """Models: importing this package registers every model component (MODELS' location)."""
 from . import backbones, decode_heads, losses, necks, samplers, segmentors  # noqa: F401
 from .data_preprocessor import SegDataPreProcessor  # noqa: F401
+
+# mmsegmentation 1.x's `mmseg.models` names: its builder's, and its subpackages' (`import *`).
+from upertool.utils.not_provided import subpackage_getattr  # noqa: E402
+
+from .builder import (  # noqa: E402, F401
+    BACKBONES, HEADS, LOSSES, NECKS, SEGMENTORS, build_backbone, build_head, build_loss,
+    build_neck, build_segmentor)
+
+__getattr__ = subpackage_getattr(
+    __name__, ('backbones', 'decode_heads', 'losses', 'necks', 'segmentors'))

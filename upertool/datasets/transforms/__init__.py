@@ -9,3 +9,8 @@ __all__ = [
     'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
     'ResizeToMultiple', 'TestTimeAug'
 ]
+
+# mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
+from upertool.utils.not_provided import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr(__name__)

@@ -15,3 +15,8 @@ __all__ += ['TIMMBackbone']
 from .hf_backbone import HFBackbone  # noqa: E402  (transformers itself is imported when built)
 
 __all__ += ['HFBackbone']
+
+# mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
+from upertool.utils.not_provided import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr(__name__)

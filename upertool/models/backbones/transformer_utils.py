@@ -128,6 +128,9 @@ class FFN(nn.Module):
         if isinstance(num_fcs, bool) or not isinstance(num_fcs, int) or num_fcs < 2:
             raise ValueError(f'num_fcs must be an int >= 2, got {num_fcs!r}')
         act_cfg = dict(type='GELU') if act_cfg is None else act_cfg
+        # mmcv's FFN attributes, read by code written against it
+        self.embed_dims, self.feedforward_channels = embed_dims, feedforward_channels
+        self.num_fcs, self.act_cfg, self.add_identity = num_fcs, act_cfg, True
         layers: list[nn.Module] = []
         in_channels = embed_dims
         for _ in range(num_fcs - 1):

@@ -5,3 +5,8 @@ from .psp_module import PPM
 from .uper_head import UPerHead
 
 __all__ = ['PPM', 'BaseDecodeHead', 'FCNHead', 'UPerHead']
+
+# mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
+from upertool.utils.not_provided import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr(__name__)

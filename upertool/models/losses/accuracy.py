@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: int | tuple[int, ...] = 1,
@@ -50,3 +51,18 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: int | tuple[int, ..
         correct_k = correct[:k].reshape(-1).float().sum(0, keepdim=True) + eps
         accs.append(correct_k * (100.0 / (total + eps)))
     return accs[0] if return_single else accs
+
+
+class Accuracy(nn.Module):
+    """`accuracy` as a module, as mmsegmentation 1.x's `Accuracy(topk, thresh, ignore_index)`."""
+
+    def __init__(self, topk: int | tuple[int, ...] = (1,), thresh: float | None = None,
+                 ignore_index: int | None = None) -> None:
+        super().__init__()
+        self.topk = topk
+        self.thresh = thresh
+        self.ignore_index = ignore_index
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor
+                ) -> torch.Tensor | list[torch.Tensor]:
+        return accuracy(pred, target, self.topk, self.thresh, self.ignore_index)

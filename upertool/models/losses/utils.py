@@ -5,8 +5,10 @@ float32 epsilon added to `avg_factor`), so loss values logged here match its log
 """
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,3 +168,18 @@ def check_label_range(label: torch.Tensor, num_valid: int,
             f'ignore_index ({ignore_index}); check num_classes, the dataset\'s '
             'reduce_zero_label / label_map, and the ignore_index of the head')
     return bool(any_ignored)
+
+
+def weighted_loss(loss_func: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Decorator of mmsegmentation 1.x: an element-wise `loss_func(pred, target, **kwargs)`
+    becomes `loss_func(pred, target, weight=None, reduction='mean', avg_factor=None,
+    **kwargs)`, weighted and reduced by `weight_reduce_loss`."""
+
+    @functools.wraps(loss_func)
+    def wrapper(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                reduction: str = 'mean', avg_factor: float | None = None,
+                **kwargs: Any) -> torch.Tensor:
+        return weight_reduce_loss(loss_func(pred, target, **kwargs), weight, reduction,
+                                  avg_factor)
+
+    return wrapper

@@ -6,3 +6,8 @@ from .seg_tta import SegTTAModel
 
 __all__ = ['EncoderDecoder', 'add_prefix', 'feature_channels', 'resolve_head_in_channels',
            'restore_logits', 'SegTTAModel', 'slide_inference', 'slide_windows', 'whole_inference']
+
+# mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
+from upertool.utils.not_provided import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr(__name__)

@@ -14,24 +14,56 @@ from .norm import build_activation_layer, build_norm_layer
 class ConvModule(nn.Module):
     """A 2-d convolution with optional norm and activation.
 
+    Besides the keys, it has mmcv's public attributes (`in_channels`, `out_channels`,
+    `kernel_size`, `stride`, `padding`, `dilation`, `groups`, `with_norm`, `with_activation`,
+    `with_bias`, `norm_name`, `norm`, `order`, ...), so code written against mmcv's block runs.
+
     Args:
         bias: 'auto' drops the conv bias when a norm follows (the norm has its own).
         norm_cfg: e.g. `dict(type='SyncBN', requires_grad=True)`; None for no norm.
         act_cfg: e.g. `dict(type='ReLU')`; None for no activation.
+        with_spectral_norm: wrap the conv in spectral normalisation, as mmcv.
+        padding_mode: the conv's padding mode ('zeros', 'reflect', 'replicate', 'circular').
+        order: mmcv's layer order; only ('conv', 'norm', 'act') is supported.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int = 1, padding: int | tuple[int, int] = 0, dilation: int = 1,
                  groups: int = 1, bias: bool | str = 'auto', conv_cfg: dict | None = None,
                  norm_cfg: dict | None = None, act_cfg: dict | None = dict(type='ReLU'),
-                 inplace: bool = True) -> None:
+                 inplace: bool = True, with_spectral_norm: bool = False,
+                 padding_mode: str = 'zeros', order: tuple[str, ...] = ('conv', 'norm', 'act')
+                 ) -> None:
         super().__init__()
         if conv_cfg is not None and conv_cfg.get('type', 'Conv2d') not in ('Conv2d', 'Conv'):
             raise ValueError(f"ConvModule supports conv_cfg type 'Conv2d' only, got {conv_cfg}")
+        if tuple(order) != ('conv', 'norm', 'act'):
+            raise ValueError("ConvModule supports order=('conv', 'norm', 'act') only, got "
+                             f'{order!r}')
+        if padding_mode not in ('zeros', 'reflect', 'replicate', 'circular'):
+            raise ValueError(f"ConvModule: padding_mode must be 'zeros', 'reflect', 'replicate' "
+                             f"or 'circular', got {padding_mode!r}")
         if bias == 'auto':
             bias = norm_cfg is None
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=padding, dilation=dilation, groups=groups, bias=bias)
+                              padding=padding, dilation=dilation, groups=groups, bias=bias,
+                              padding_mode=padding_mode)
+        # mmcv's public attributes, which code written against mmcv's ConvModule reads
+        self.conv_cfg, self.norm_cfg, self.act_cfg = conv_cfg, norm_cfg, act_cfg
+        self.inplace = inplace
+        self.with_spectral_norm = with_spectral_norm
+        self.with_explicit_padding = padding_mode != 'zeros'
+        self.order = tuple(order)
+        self.with_norm = norm_cfg is not None
+        self.with_activation = act_cfg is not None
+        self.with_bias = bool(bias)
+        self.in_channels, self.out_channels = self.conv.in_channels, self.conv.out_channels
+        self.kernel_size, self.stride = self.conv.kernel_size, self.conv.stride
+        self.padding, self.dilation = padding, self.conv.dilation
+        self.transposed, self.output_padding = self.conv.transposed, self.conv.output_padding
+        self.groups = self.conv.groups
+        if with_spectral_norm:
+            self.conv = nn.utils.spectral_norm(self.conv)
         self.norm_name: str | None = None
         if norm_cfg is not None:
             self.norm_name, norm = build_norm_layer(norm_cfg, out_channels)

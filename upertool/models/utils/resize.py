@@ -1,6 +1,7 @@
 """Interpolation helpers shared by heads and segmentors."""
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import torch
@@ -9,10 +10,21 @@ import torch.nn.functional as F
 
 def resize(input: torch.Tensor, size: tuple[int, int] | torch.Size | None = None,
            scale_factor: float | None = None, mode: str = 'nearest',
-           align_corners: bool | None = None) -> torch.Tensor:
-    """`F.interpolate` that skips the call when the size already matches."""
+           align_corners: bool | None = None, warning: bool = True) -> torch.Tensor:
+    """`F.interpolate` that skips the call when the size already matches.
+
+    With `warning` (mmsegmentation's argument), upsampling with align_corners=True between
+    sizes that are not `x + 1` and `n * x + 1` warns that the grids do not line up.
+    """
     if size is not None and tuple(input.shape[-2:]) == tuple(size):
         return input
+    if warning and size is not None and align_corners:
+        (in_h, in_w), (out_h, out_w) = input.shape[-2:], (int(s) for s in size)
+        if (out_h > in_h or out_w > in_w) and min(in_h, in_w, out_h, out_w) > 1 and (
+                (out_h - 1) % (in_h - 1) or (out_w - 1) % (in_w - 1)):
+            warnings.warn(f'When align_corners={align_corners}, the output would be better '
+                          f'aligned if input size {(in_h, in_w)} is `x+1` and output size '
+                          f'{(out_h, out_w)} is `nx+1`', stacklevel=2)
     if mode == 'nearest':
         align_corners = None
     return F.interpolate(input, size=size, scale_factor=scale_factor, mode=mode,
