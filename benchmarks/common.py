@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+# the counter tools/analysis/get_flops.py uses too, so their figures agree
+from upertool.models.utils.flops import count_flops, plain_form  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMED_CONFIGS = {
@@ -82,28 +84,14 @@ def time_runs(fn: Callable[[], object], warmup: int, runs: int) -> tuple[float, 
     return statistics.median(times), min(times)
 
 
-def count_flops(fn: Callable[[], object]) -> float:
-    """FLOPs of one call as torch.utils.flop_counter counts them (matmuls and convolutions)."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return float(counter.get_total_flops())
-
-
 def plain_form_flops(model: torch.nn.Module, fn: Callable[[], object]) -> float:
     """FLOPs of `fn` with the model's UPerHead switched to the plain fpn_bottleneck.
 
     The switch is a runtime flag, so no copy of the model is made (a copy would count in
     the peak memory the benchmark reports).
     """
-    head = getattr(model, 'decode_head', None)
-    if not getattr(head, 'low_res_fusion', False):
+    with plain_form(model):
         return count_flops(fn)
-    head.low_res_fusion = False
-    try:
-        return count_flops(fn)
-    finally:
-        head.low_res_fusion = True
 
 
 def machine_peak_gflops(repeats: int = 3) -> tuple[float, str]:

@@ -156,7 +156,8 @@ class IoUMetric(BaseMetric):
         format_only: only write the masks (no ground truth needed); no metrics.
         prefix: prefix of the metric names (none by default, as mmsegmentation).
         save_confusion_matrix: also accumulate the (C, C) confusion matrix and write it,
-            with the per-class table, as CSV and PNG (`metric_reports.write_reports`).
+            with the per-class table, as CSV and PNG (`metric_reports.write_reports`); a
+            dict turns it on with drawing options, e.g. dict(normalize=True, top_k=20).
         report_dir: where those files go; None: the run's log folder
             (`<work_dir>/<timestamp>/`), or `./metric_reports` without a log file.
     """
@@ -164,7 +165,7 @@ class IoUMetric(BaseMetric):
     def __init__(self, ignore_index: int = 255, iou_metrics: str | list[str] = ['mIoU'],
                  nan_to_num: int | None = None, beta: int = 1, collect_device: str = 'cpu',
                  output_dir: str | None = None, format_only: bool = False,
-                 prefix: str | None = None, save_confusion_matrix: bool = False,
+                 prefix: str | None = None, save_confusion_matrix: bool | dict = False,
                  report_dir: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         metrics = [iou_metrics] if isinstance(iou_metrics, str) else list(iou_metrics)
@@ -183,7 +184,14 @@ class IoUMetric(BaseMetric):
         if output_dir and is_main_process():
             os.makedirs(output_dir, exist_ok=True)
         self._warned_out_of_range = False
-        self.save_confusion_matrix = save_confusion_matrix
+        self.save_confusion_matrix = isinstance(save_confusion_matrix, dict) or bool(
+            save_confusion_matrix)
+        self.drawing_options = (dict(save_confusion_matrix)
+                                if isinstance(save_confusion_matrix, dict) else {})
+        unknown = set(self.drawing_options) - {'normalize', 'top_k'}
+        if unknown:
+            raise ValueError(f'IoUMetric: save_confusion_matrix options {sorted(unknown)} not '
+                             "supported; use 'normalize' and 'top_k'")
         self.report_dir = report_dir
         # the last evaluation's per-class values, for hooks that log them (e.g. TensorBoard)
         self.per_class_results: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -298,6 +306,7 @@ class IoUMetric(BaseMetric):
             out_dir = osp.dirname(log_file) if log_file else 'metric_reports'
         # IoU and Acc always, even where only mDice/mFscore were asked for
         per_class = {**metrics_from_confusion(matrix), **per_class}
-        paths = write_reports(out_dir, matrix, list(self.dataset_meta['classes']), per_class)
+        paths = write_reports(out_dir, matrix, list(self.dataset_meta['classes']), per_class,
+                              **self.drawing_options)
         print_log(f'IoUMetric: confusion matrix and per-class results written to '
                   f'{", ".join(paths)}', logger='current')
