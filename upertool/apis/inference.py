@@ -67,7 +67,10 @@ def _dataset_cfg_meta(dataset: Any) -> dict | None:
 
 
 def _meta_from_config(config: Config) -> dict | None:
-    """Dataset meta of the config's test (else val) dataset; reads no files."""
+    """The config's `dataset_meta` (model folders), else its test (else val) dataset's meta;
+    reads no files."""
+    if config.get('dataset_meta'):
+        return dict(config.dataset_meta)
     for key in ('test_dataloader', 'val_dataloader'):
         meta = _dataset_cfg_meta((config.get(key) or {}).get('dataset'))
         if meta is not None:
@@ -75,7 +78,8 @@ def _meta_from_config(config: Config) -> dict | None:
     return None
 
 
-def _set_dataset_meta(model: nn.Module, checkpoint: dict | None, config: Config) -> None:
+def _set_dataset_meta(model: nn.Module, checkpoint: dict | None, config: Config,
+                      source: str | None = None) -> None:
     ckpt_meta = (checkpoint or {}).get('meta') or {}
     if ckpt_meta.get('dataset_meta'):
         meta = dict(ckpt_meta['dataset_meta'])
@@ -90,6 +94,10 @@ def _set_dataset_meta(model: nn.Module, checkpoint: dict | None, config: Config)
         meta = dict(classes=tuple(str(i) for i in range(num_classes)))
     if not meta.get('palette'):
         meta['palette'] = random_palette(len(meta['classes']))
+    if ckpt_meta.get('dataset_meta') or 'CLASSES' in ckpt_meta:
+        from .model_folder import check_classes
+        check_classes(meta, int(getattr(model, 'num_classes', 0) or 0),
+                      f'init_model: the classes in the meta of {source}')
     model.dataset_meta = meta
 
 
@@ -98,7 +106,9 @@ def init_model(config: str | Path | Config, checkpoint: str | None = None,
     """Build a segmentor from a config, optionally load weights, ready for inference.
 
     Args:
-        config: config file path or Config (not modified).
+        config: config file path or Config (not modified), or a model folder: one from
+            `save_model` (config.py + model.safetensors) or a Hugging Face UperNet
+            `save_pretrained` folder (converted on the fly, as hf-to-upertool does).
         checkpoint: checkpoint path or URL; None leaves the random initialisation.
         device: e.g. 'cpu', 'cuda:0'.
         cfg_options: overrides merged into the config, as `--cfg-options`.
@@ -108,13 +118,20 @@ def init_model(config: str | Path | Config, checkpoint: str | None = None,
         `model.dataset_meta` (classes, palette: from the checkpoint's meta, else the
         config's test dataset).
     """
+    converted = None
+    if isinstance(config, (str, Path)) and osp.isdir(config):  # a model folder
+        from .model_folder import read_model_folder
+        config, checkpoint, converted = read_model_folder(str(config), checkpoint)
     config = _load_config(config, cfg_options)
     init_default_scope(config.get('default_scope', 'upertool'))
     model = MODELS.build(config.model)
     loaded = None
-    if checkpoint is not None:
+    if converted is not None:  # a Hugging Face folder, converted (and checked) on the fly
+        model.load_state_dict(converted, strict=True)
+    elif checkpoint is not None:
         loaded = load_checkpoint(model, checkpoint, map_location='cpu')
-    _set_dataset_meta(model, loaded, config)
+    _set_dataset_meta(model, loaded, config, str(checkpoint))
+    model.checkpoint_meta = dict((loaded or {}).get('meta') or {})
     model.cfg = config
     model.to(device)
     model.eval()
