@@ -33,14 +33,13 @@ model = dict(
         act_cfg=dict(type='GELU'),
         norm_eval=False,
         interpolate_mode='bicubic'),
+    # in_channels of the neck and heads come from the backbone (768 per level) and the neck
     neck=dict(
         type='MultiLevelNeck',
-        in_channels=[768, 768, 768, 768],
         out_channels=768,
         scales=[4, 2, 1, 0.5]),
     decode_head=dict(
         type='UPerHead',
-        in_channels=[768, 768, 768, 768],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=512,
@@ -52,7 +51,6 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
     auxiliary_head=dict(
         type='FCNHead',
-        in_channels=768,
         in_index=3,
         channels=256,
         num_convs=1,

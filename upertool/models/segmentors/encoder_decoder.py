@@ -15,12 +15,12 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor, nn
 
-from upertool.engine.precision import PRECISIONS, autocast_context
+from upertool.models.utils.precision import PRECISIONS, autocast_context
 from upertool.models.utils import resized_argmax
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
-from .head_channels import feature_channels, resolve_head_in_channels
+from .head_channels import build_head, feature_channels, resolve_neck_in_channels
 from .inference import (
     as_pair,
     needs_resize,
@@ -48,7 +48,8 @@ class EncoderDecoder(BaseModel):
     """The UPerNet/FCN segmentor: an encoder (backbone, optional neck) and decode heads.
 
     Heads whose config omits `in_channels` get them from the backbone's (or neck's)
-    `out_channels`, picked by the head's `in_index`; stated ones are checked against them.
+    `out_channels`, picked by the head's `in_index`; stated ones are checked against them, and
+    so are those a head sets itself. A neck's `in_channels` come from the backbone likewise.
 
     Args:
         backbone: MODELS config of the backbone; it returns a tuple of feature maps.
@@ -59,7 +60,7 @@ class EncoderDecoder(BaseModel):
         test_cfg: dict(mode='whole' | 'slide', crop_size=(h, w), stride=(h, w),
             batch_size=1 (slide windows run at once), return_logits=True (keep `seg_logits`
             in the predictions), precision='fp32' | 'bf16' | 'fp16' (autocast of the forward
-            passes; see upertool.engine.precision)). None means whole-image inference.
+            passes; see upertool.models.utils.precision)). None means whole-image inference.
         data_preprocessor: config of the data preprocessor (usually SegDataPreProcessor).
         pretrained: checkpoint for the backbone; becomes its init_cfg
             `dict(type='Pretrained', checkpoint=pretrained)`, as mmsegmentation.
@@ -83,7 +84,8 @@ class EncoderDecoder(BaseModel):
             backbone = self._with_pretrained(backbone, pretrained)
         self.backbone = _build(backbone)
         if neck is not None:
-            self.neck = _build(neck)
+            self.neck = _build(resolve_neck_in_channels(
+                neck, *feature_channels(self.backbone, None)))
         channels, source = feature_channels(self.backbone, getattr(self, 'neck', None))
 
         self.decode_head = self._build_head(decode_head, channels, source, 'decode_head')
@@ -123,9 +125,7 @@ class EncoderDecoder(BaseModel):
     @staticmethod
     def _build_head(cfg: dict | nn.Module, channels: tuple[int, ...] | int | None, source: str,
                     name: str) -> nn.Module:
-        if isinstance(cfg, nn.Module):
-            return cfg
-        return MODELS.build(resolve_head_in_channels(cfg, channels, source, name))
+        return build_head(cfg, channels, source, name)
 
     @property
     def with_neck(self) -> bool:
