@@ -5,8 +5,10 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from upertool.checkpoint.strict_load import check_checkpoint_fits
 from upertool.engine.cli import add_common_args, close_distributed, load_config
 from upertool.engine.precision import PRECISIONS
+from upertool.engine.run_guards import clear_errors, prepare_testing
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,6 +26,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--precision', choices=PRECISIONS,
                         help='autocast the forward passes (test_cfg.precision); bf16 on a CPU '
                              'without native bf16 runs in fp32 and says so')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='evaluate even if the checkpoint lacks, adds or reshapes weights '
+                             'of the model (by default that stops with a summary)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -55,7 +60,8 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args)
+    with clear_errors():
+        cfg = load_config(args.config, args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
@@ -71,8 +77,12 @@ def main() -> None:
         test_cfg.setdefault('return_logits', False)
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
-    runner = Runner.from_cfg(cfg)
-    runner.test()
+    with clear_errors():
+        prepare_testing(cfg)
+        runner = Runner.from_cfg(cfg)
+        if not args.allow_partial_checkpoint:
+            check_checkpoint_fits(runner.model, args.checkpoint)  # before mmengine's lax load
+        runner.test()
     close_distributed()
 
 

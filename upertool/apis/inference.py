@@ -14,9 +14,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
 
+from upertool.checkpoint.strict_load import load_model_weights
 from upertool.registry import DATASETS, MODELS, TRANSFORMS
 from upertool.structures import SegDataSample
 from upertool.visualization import SegLocalVisualizer, random_palette
@@ -102,7 +102,8 @@ def _set_dataset_meta(model: nn.Module, checkpoint: dict | None, config: Config,
 
 
 def init_model(config: str | Path | Config, checkpoint: str | None = None,
-               device: str = 'cpu', cfg_options: dict | None = None) -> nn.Module:
+               device: str = 'cpu', cfg_options: dict | None = None,
+               strict: bool = True) -> nn.Module:
     """Build a segmentor from a config, optionally load weights, ready for inference.
 
     Args:
@@ -112,6 +113,8 @@ def init_model(config: str | Path | Config, checkpoint: str | None = None,
         checkpoint: checkpoint path or URL; None leaves the random initialisation.
         device: e.g. 'cpu', 'cuda:0'.
         cfg_options: overrides merged into the config, as `--cfg-options`.
+        strict: the checkpoint must hold exactly the model's weights (else
+            `CheckpointMismatchError` with a summary); False loads what fits and logs the rest.
 
     Returns:
         The model in eval mode on `device`, with `model.cfg` (the config used) and
@@ -129,7 +132,7 @@ def init_model(config: str | Path | Config, checkpoint: str | None = None,
     if converted is not None:  # a Hugging Face folder, converted (and checked) on the fly
         model.load_state_dict(converted, strict=True)
     elif checkpoint is not None:
-        loaded = load_checkpoint(model, checkpoint, map_location='cpu')
+        loaded = load_model_weights(model, checkpoint, strict=strict)
     _set_dataset_meta(model, loaded, config, str(checkpoint))
     model.checkpoint_meta = dict((loaded or {}).get('meta') or {})
     model.cfg = config

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from upertool.checkpoint.resume import ResumeError
+from upertool.checkpoint.strict_load import CheckpointMismatchError
 from upertool.engine.config_checks import ConfigError, check_run_config
 from upertool.engine.hooks import DivergenceError, ensure_robustness_hooks
 
 # Errors whose message is the whole story; anything else keeps its traceback.
-CLEAR_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DivergenceError, ResumeError)
+CLEAR_ERRORS: tuple[type[BaseException], ...] = (
+    CheckpointMismatchError, ConfigError, DivergenceError, ResumeError)
 
 
 def prepare_training(cfg: Any, nonfinite_policy: str | None = None) -> None:

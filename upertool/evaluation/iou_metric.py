@@ -25,6 +25,7 @@ from upertool.evaluation.metric_reports import (
     metrics_from_confusion,
     write_reports,
 )
+from upertool.evaluation.prediction_paths import PredictionPaths
 from upertool.registry import METRICS
 
 ALLOWED_METRICS = ('mIoU', 'mDice', 'mFscore')
@@ -151,8 +152,9 @@ class IoUMetric(BaseMetric):
         beta: weight of recall in the F-score.
         collect_device: 'cpu' or 'gpu', for gathering results across ranks.
         output_dir: if set, each predicted mask is written there as
-            `<image stem>.png` (uint8; +1 where the sample has `reduce_zero_label`, so
-            labels are back in the dataset's own numbering, e.g. ADE20K's test server).
+            `<image path relative to the image folder>.png` (subfolders kept; uint8; +1
+            where the sample has `reduce_zero_label`, so labels are back in the dataset's
+            own numbering, e.g. ADE20K's test server).
         format_only: only write the masks (no ground truth needed); no metrics.
         prefix: prefix of the metric names (none by default, as mmsegmentation).
         save_confusion_matrix: also accumulate the (C, C) confusion matrix and write it,
@@ -253,10 +255,12 @@ class IoUMetric(BaseMetric):
             sample, 'reduce_zero_label') else False
         if reduce_zero_label:
             mask = mask + 1
-        os.makedirs(self.output_dir, exist_ok=True)
-        stem = osp.splitext(osp.basename(img_path))[0]
-        Image.fromarray(mask.astype(np.uint8)).save(
-            osp.abspath(osp.join(self.output_dir, f'{stem}.png')))
+        paths = getattr(self, '_prediction_paths', None)
+        if paths is None or paths.output_dir != self.output_dir:
+            # subfolders of the image folder are kept: a/x.png and b/x.png stay apart
+            paths = self._prediction_paths = PredictionPaths(
+                self.output_dir, (self.dataset_meta or {}).get('img_dir'))
+        Image.fromarray(mask.astype(np.uint8)).save(paths.path_for(img_path))
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         """Sum the areas over the whole set and compute the metrics.
