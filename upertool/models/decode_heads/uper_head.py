@@ -39,6 +39,11 @@ class UPerHead(BaseDecodeHead):
         low_res_fusion: compute `fpn_bottleneck` with the coarse levels mixed before
             upsampling (same parameters, same output up to fp32 rounding, ~40% fewer
             multiplications for R-50 UPerNet); False runs the plain upsample-concat-conv.
+        ppm_channels: channels of each PPM branch; None means `channels` (mmseg). The
+            authors' code (mit-semseg, unifiedparsing) uses 512 whatever `channels` is.
+        ppm_pooling: 'adaptive' (mmseg, mit-semseg) or 'integral' (exact integral
+            average, the Precise RoI Pooling of unifiedparsing); see PPM.
+        ppm_order: 'conv_first' (mmseg) or 'upsample_first' (the authors' code); see PPM.
         **head_args: the other BaseDecodeHead arguments (norm_cfg, dropout_ratio,
             loss_decode, align_corners, ...).
     """
@@ -46,7 +51,8 @@ class UPerHead(BaseDecodeHead):
     def __init__(self, *, in_channels: Sequence[int], channels: int, num_classes: int,
                  pool_scales: Sequence[int] = (1, 2, 3, 6),
                  in_index: Sequence[int] | None = None, low_res_fusion: bool = True,
-                 **head_args: Any) -> None:
+                 ppm_channels: int | None = None, ppm_pooling: str = 'adaptive',
+                 ppm_order: str = 'conv_first', **head_args: Any) -> None:
         if not isinstance(in_channels, (list, tuple)):
             raise ValueError(f'UPerHead: in_channels must be a list (one entry per level), '
                              f'got {in_channels!r}')
@@ -59,9 +65,11 @@ class UPerHead(BaseDecodeHead):
         super().__init__(in_channels, channels, num_classes=num_classes, in_index=in_index,
                          input_transform='multiple_select', **head_args)
         convs = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
-        self.psp_modules = PPM(pool_scales, self.in_channels[-1], channels,
-                               align_corners=self.align_corners, **convs)
-        self.bottleneck = ConvModule(self.in_channels[-1] + len(pool_scales) * channels,
+        ppm_channels = channels if ppm_channels is None else ppm_channels
+        self.psp_modules = PPM(pool_scales, self.in_channels[-1], ppm_channels,
+                               align_corners=self.align_corners, pooling=ppm_pooling,
+                               order=ppm_order, **convs)
+        self.bottleneck = ConvModule(self.in_channels[-1] + len(pool_scales) * ppm_channels,
                                      channels, 3, padding=1, **convs)
         self.lateral_convs = nn.ModuleList(
             ConvModule(c, channels, 1, inplace=False, **convs) for c in self.in_channels[:-1])
@@ -105,8 +113,12 @@ class UPerHead(BaseDecodeHead):
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """All backbone levels -> fused features (B, channels, h_0, w_0)."""
         inputs = self._transform_inputs(inputs)
+        return self._fuse_levels(self._fpn_levels(inputs, self.psp_forward(inputs)))
+
+    def _fpn_levels(self, inputs: Sequence[Tensor], top: Tensor) -> list[Tensor]:
+        """Selected levels and the PPM output `top` -> fpn_outs P2 .. P5 (P5 is `top`)."""
         laterals = [conv(inputs[i]) for i, conv in enumerate(self.lateral_convs)]
-        laterals.append(self.psp_forward(inputs))
+        laterals.append(top)
         for i in range(len(laterals) - 1, 0, -1):
             laterals[i - 1] = laterals[i - 1] + resize(
                 laterals[i], size=laterals[i - 1].shape[2:], mode='bilinear',
@@ -116,7 +128,7 @@ class UPerHead(BaseDecodeHead):
             fpn_outs.append(conv(laterals[i]))
             laterals[i] = None  # without autograd it is freed here (R-50, 512 px: 32 MB)
         fpn_outs.append(laterals[-1])
-        return self._fuse_levels(fpn_outs)
+        return fpn_outs
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """All backbone levels -> logits (B, out_channels, h_0, w_0) at the finest level."""
