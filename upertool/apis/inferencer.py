@@ -9,11 +9,12 @@ that cannot be read is reported by name and skipped; the others go on.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import os.path as osp
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,15 @@ class ItemResult:
     sample: SegDataSample | None = None
     vis: np.ndarray | None = None
     error: str | None = None
+
+
+@dataclass
+class DrawOptions:
+    """How overlays are drawn: colour weight, class names in regions, legend strip below."""
+
+    opacity: float = 0.8
+    with_labels: bool = True
+    legend: bool = True
 
 
 @dataclass
@@ -152,8 +162,9 @@ class SegInferencer:
         if hasattr(self.backend, 'set_keep_logits'):
             self.backend.set_keep_logits(return_datasamples)
         predictions, visuals = [], []
-        for result in self.run(items, batch_size, out_dir, opacity, with_labels, return_vis,
-                               progress, skipped):
+        draw = DrawOptions(opacity, with_labels)
+        for result in self.run(items, batch_size, out_dir, draw, keep_vis=return_vis,
+                               progress=progress, skipped=skipped):
             if result.sample is None:
                 predictions.append(None)
                 visuals.append(None)
@@ -174,32 +185,38 @@ class SegInferencer:
         labels = sample.pred_sem_seg.data[0].cpu().numpy()
         return labels.astype(np.uint8 if len(self.classes) <= 255 else np.int32)
 
-    def run(self, items: list[InputItem], batch_size: int = 1, out_dir: str = '',
-            opacity: float = 0.8, with_labels: bool = True, keep_vis: bool = False,
-            progress: bool = True, skipped: Sequence[str] = ()) -> Iterator[ItemResult]:
+    def run(self, items: Iterable[InputItem], batch_size: int = 1, out_dir: str = '',
+            draw: DrawOptions | None = None, keep_vis: bool = False, write_vis: bool = True,
+            progress: bool = True, total: int | None = None,
+            skipped: Sequence[str] = ()) -> Iterator[ItemResult]:
         """Yield one ItemResult per item, in order, writing outputs under `out_dir`.
 
-        Memory stays bounded by a few batches, so folders of any size stream through;
-        `self.stats` holds the counts and time when the iterator is exhausted.
+        `items` may be a lazy iterable (video frames): batches are taken from it in the
+        loader thread, so memory stays bounded by a few batches; `total` sizes the progress
+        bar. `self.stats` holds the counts and time when the iterator is exhausted.
         """
+        draw = draw or DrawOptions()
+        if isinstance(items, Sized):
+            total = len(items)
         self.stats = RunStats(skipped=list(skipped))
-        batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+        source = iter(items)
         bar = None
-        if progress and len(items) > 1:
+        if progress and (total is None or total > 1):
             from mmengine.utils import ProgressBar
-            bar = ProgressBar(len(items), file=sys.stderr)
-        draw = bool(out_dir) or keep_vis
+            bar = ProgressBar(total or 0, file=sys.stderr)
+        need_image = bool(out_dir and write_vis) or keep_vis
         start = time.perf_counter()
         with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(1) as writer:
-            loading = loader.submit(self._load, batches[0], draw) if batches else None
+            loading = loader.submit(self._load, source, batch_size, need_image)
             pending: Future | None = None
-            for k in range(len(batches)):
+            while True:
                 loaded = loading.result()
-                if k + 1 < len(batches):
-                    loading = loader.submit(self._load, batches[k + 1], draw)
+                if not loaded:
+                    break
+                loading = loader.submit(self._load, source, batch_size, need_image)
                 self._predict(loaded)
-                finished = writer.submit(self._finish, loaded, out_dir, opacity, with_labels,
-                                         keep_vis)
+                finished = writer.submit(self._finish, loaded, out_dir, draw, keep_vis,
+                                         write_vis)
                 if pending is not None:
                     yield from self._account(pending.result(), bar)
                 pending = finished
@@ -220,10 +237,12 @@ class SegInferencer:
                 bar.update()
             yield result
 
-    def _load(self, batch: list[InputItem], keep_image: bool) -> list[dict]:
-        """Read and pre-process (in the loader thread); a failure marks only its item."""
+    def _load(self, source: Iterator[InputItem], batch_size: int,
+              keep_image: bool) -> list[dict]:
+        """Take, read and pre-process the next batch (in the loader thread); a failure marks
+        only its item."""
         loaded = []
-        for item in batch:
+        for item in itertools.islice(source, batch_size):
             entry: dict[str, Any] = dict(item=item)
             try:
                 image = read_image(item)
@@ -251,8 +270,8 @@ class SegInferencer:
             entry['sample'] = sample
             entry.pop('prepared')
 
-    def _finish(self, loaded: list[dict], out_dir: str, opacity: float, with_labels: bool,
-                keep_vis: bool) -> list[ItemResult]:
+    def _finish(self, loaded: list[dict], out_dir: str, draw: DrawOptions, keep_vis: bool,
+                write_vis: bool) -> list[ItemResult]:
         """Draw and write one batch's outputs (in the writer thread)."""
         results = []
         for entry in loaded:
@@ -262,7 +281,7 @@ class SegInferencer:
                 continue
             written: list[str] = []
             try:
-                vis = self._write(entry, out_dir, opacity, with_labels, keep_vis, written)
+                vis = self._write(entry, out_dir, draw, keep_vis, write_vis, written)
                 results.append(ItemResult(item, entry['sample'], vis))
             except Exception as err:  # noqa: BLE001 - nothing half-written is left behind
                 remove_outputs(written)
@@ -270,18 +289,19 @@ class SegInferencer:
                                           f'outputs failed: {err}'))
         return results
 
-    def _write(self, entry: dict, out_dir: str, opacity: float, with_labels: bool,
-               keep_vis: bool, written: list[str]) -> np.ndarray | None:
+    def _write(self, entry: dict, out_dir: str, draw: DrawOptions, keep_vis: bool,
+               write_vis: bool, written: list[str]) -> np.ndarray | None:
         item, sample = entry['item'], entry['sample']
         mask = sample.pred_sem_seg.data[0].cpu().numpy()
         vis = None
-        if out_dir or keep_vis:
-            vis = draw_overlay(entry['image'], mask, self.classes, self.palette, opacity,
-                               with_labels)
+        if (out_dir and write_vis) or keep_vis:
+            vis = draw_overlay(entry['image'], mask, self.classes, self.palette, draw.opacity,
+                               draw.with_labels, draw.legend)
         if out_dir:
             pred_path = osp.join(out_dir, 'pred', item.pred_name)
             write_bytes(pred_path, encode_label_png(mask, self.palette))
             written.append(pred_path)
+        if out_dir and write_vis:
             vis_path = osp.join(out_dir, 'vis', item.name)
             write_bytes(vis_path, encode_image(vis_path, vis))
             written.append(vis_path)
