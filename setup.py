@@ -46,5 +46,6 @@ setup(
         'tests': read_requirements('tests.txt'),
         'optional': read_requirements('optional.txt'),
         'data': read_requirements('data.txt'),  # scipy, for the .mat converters
+        'export': read_requirements('export.txt'),  # onnx, onnxruntime, onnxscript
     },
 )
