@@ -92,9 +92,9 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         'RandomRotate', 'Rerange', 'ResizeShortestEdge', 'SegRescale')},
     'upertool.evaluation': {n: ('it is not ported to upertool', 'use IoUMetric') for n in (
         'CityscapesMetric', 'DepthMetric')},
-    'upertool.apis': {n: ('upertool has its own inferencer', 'use upertool.apis.SegInferencer '
-                          'or init_model + inference_model') for n in (
-        'MMSegInferencer', 'RSImage', 'RSInferencer')},
+    'upertool.apis': {n: ('remote-sensing inference is not ported to upertool',
+                          'use upertool.apis.SegInferencer (MMSegInferencer) on image tiles')
+                      for n in ('RSImage', 'RSInferencer')},
     'upertool.utils': {
         **{f'{d}_{kind}': ('upertool does not ship this dataset', 'state classes and palette in '
                            "the dataset config's metainfo (FolderSegDataset)")
