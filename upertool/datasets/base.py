@@ -10,6 +10,8 @@ from mmengine.dataset import BaseDataset
 
 from upertool.registry import DATASETS, TRANSFORMS
 
+from .sample_checks import check_samples
+
 
 def _build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> list[Callable]:
     # mmengine's Compose builds dicts from its root registry, which knows nothing of
@@ -19,6 +21,14 @@ def _build_pipeline(pipeline: Sequence[Union[dict, Callable]]) -> list[Callable]
 
 def _strip_suffix(name: str, suffix: str) -> str:
     return name[:-len(suffix)] if suffix else name
+
+
+def binary_label_map(name: str, label_map: dict | None, classes: Sequence[str] | None) -> dict:
+    """`binary=True`: masks store the foreground as 255; map it to class 1."""
+    if classes is None or len(classes) != 2:
+        raise ValueError(f'{name}: binary=True needs exactly two classes (background, '
+                         f'foreground), got {list(classes or [])}')
+    return {**(label_map or {}), 255: 1}
 
 
 @DATASETS.register_module()
@@ -52,6 +62,8 @@ class BaseSegDataset(BaseDataset):
         lazy_init: defer scanning the folders to ``full_init``.
         ignore_index: label ignored by losses and metrics.
         reduce_zero_label: label 0 becomes ``ignore_index`` and k becomes k-1 (ADE20K).
+        binary: two-class masks store the foreground as 255 (0/255 PNGs): 255 becomes
+            class 1. Needs exactly two classes.
         backend_args: mmengine file backend arguments for listing the folders.
     """
 
@@ -73,6 +85,7 @@ class BaseSegDataset(BaseDataset):
                  max_refetch: int = 1000,
                  ignore_index: int = 255,
                  reduce_zero_label: bool = False,
+                 binary: bool = False,
                  backend_args: dict | None = None) -> None:
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
@@ -91,6 +104,9 @@ class BaseSegDataset(BaseDataset):
             test_mode=test_mode, lazy_init=True, max_refetch=max_refetch)
 
         self.label_map = self.get_label_map(self._metainfo.get('classes', None))
+        if binary:
+            self.label_map = binary_label_map(type(self).__name__, self.label_map,
+                                              self._metainfo.get('classes'))
         self._metainfo.update(
             dict(label_map=self.label_map, reduce_zero_label=self.reduce_zero_label))
         self._metainfo.update(dict(palette=self._update_palette()))
@@ -229,6 +245,11 @@ class BaseSegDataset(BaseDataset):
         if not self.data_list:
             raise ValueError(f'{type(self).__name__}: no samples left after filtering and '
                              f'indices={self._indices!r}')
+        if self.backend_args is None:  # local files: check every sample's headers now
+            check_samples(type(self).__name__, self.data_list, self.num_classes,
+                          self.ignore_index, self.label_map, self.reduce_zero_label)
+        # predictions written by IoUMetric(output_dir) keep their path below this folder
+        self._metainfo['img_dir'] = self.data_prefix.get('img_path')
         if self.serialize_data:
             self.data_bytes, self.data_address = self._serialize_data()
         self._fully_initialized = True

@@ -44,6 +44,9 @@ class LoadImageFromFile(BaseTransform):
         imdecode_backend: 'cv2', 'pillow', 'turbojpeg' or 'tifffile'.
         ignore_empty: return None (the dataset then fetches another sample) instead of
             raising for a missing or undecodable file.
+        apply_exif_orientation: rotate JPEGs as their EXIF Orientation tag asks. Off by
+            default: masks are stored in the image's raw pixel grid, so a rotated image would
+            no longer line up with its mask (and inference returns masks in that same grid).
         backend_args: mmengine file backend arguments.
     """
 
@@ -53,8 +56,10 @@ class LoadImageFromFile(BaseTransform):
                  imdecode_backend: str = 'cv2',
                  ignore_empty: bool = False,
                  *,
+                 apply_exif_orientation: bool = False,
                  backend_args: dict | None = None) -> None:
         self.to_float32 = to_float32
+        self.apply_exif_orientation = apply_exif_orientation
         self.color_type = color_type
         self.imdecode_backend = imdecode_backend
         self.ignore_empty = ignore_empty
@@ -64,7 +69,7 @@ class LoadImageFromFile(BaseTransform):
         path = results['img_path']
         try:
             content = _read_bytes(path, 'image', self.backend_args)
-            img = _decode(content, path, 'image', self.color_type, self.imdecode_backend)
+            img = _decode(content, path, 'image', self._flag(), self.imdecode_backend)
         except (OSError, ValueError):
             if self.ignore_empty:
                 return None
@@ -75,6 +80,13 @@ class LoadImageFromFile(BaseTransform):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+    def _flag(self) -> str:
+        """mmcv's decoding flag: cv2 and pillow honour EXIF for 'color'/'grayscale'."""
+        if (not self.apply_exif_orientation and self.color_type in ('color', 'grayscale')
+                and self.imdecode_backend in ('cv2', 'pillow')):
+            return f'{self.color_type}_ignore_orientation'
+        return self.color_type
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(to_float32={self.to_float32}, '
