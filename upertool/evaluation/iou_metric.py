@@ -20,6 +20,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from PIL import Image
 
+from upertool.evaluation.class_coverage import absent_classes_message
 from upertool.evaluation.metric_reports import (
     confusion_matrix,
     metrics_from_confusion,
@@ -282,6 +283,10 @@ class IoUMetric(BaseMetric):
         totals = [torch.stack(areas).sum(0).numpy() for areas in zip(*results, strict=True)]
         ret = total_area_to_metrics(*totals[:4], metrics=self.metrics,
                                     nan_to_num=self.nan_to_num, beta=self.beta)
+        absent = absent_classes_message(totals[3], totals[2], self.dataset_meta['classes'],
+                                        self.ignore_index)
+        if absent:
+            print_log(absent, logger=logger, level=30)
 
         metrics: dict[str, float] = OrderedDict()
         with warnings.catch_warnings():
