@@ -96,8 +96,8 @@ CHECKS = {
     ('upertool.models.losses', 'cross_entropy'): lambda f: f(
         T([[0., 0.]]), T([1]), reduction='none').item() == pytest.approx(np.log(2)),
     ('upertool.models.losses.cross_entropy_loss', 'cross_entropy'): lambda f: f(
-        T([[0., 0.], [0., 0.]]), T([1, 255]), ignore_index=255, avg_non_ignore=True).item() == pytest.approx(
-        np.log(2)),
+        T([[0., 0.], [0., 0.]]), T([1, 255]), ignore_index=255,
+        avg_non_ignore=True).item() == pytest.approx(np.log(2)),
     ('upertool.models.losses', 'weight_reduce_loss'): lambda f: f(
         T([1., 2., 3.]), T([1., 0., 1.]), avg_factor=2).item() == pytest.approx(2.0),
     ('upertool.models.losses', 'reduce_loss'): lambda f: f(T([1., 3.]), 'sum').item() == 4,
