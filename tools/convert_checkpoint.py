@@ -11,8 +11,8 @@ keys unmapped, missing or of the wrong shape writes nothing unless --allow-parti
 import argparse
 import sys
 
-from upertool.checkpoint import commands
-from upertool.checkpoint.key_rules import ConversionError
+from upertool.convert import commands
+from upertool.convert.key_rules import ConversionError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

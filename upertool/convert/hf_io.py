@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-from .atomic_io import atomic_write
-from .safe_load import load_checkpoint_file
+from upertool.checkpoint.atomic_io import atomic_write
+from upertool.checkpoint.safe_load import load_checkpoint_file
+
 from .weights_io import read_json, state_dict_of, write_json
 
 _SINGLE = ('model.safetensors', 'pytorch_model.bin')

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .atomic_io import atomic_open
+from upertool.checkpoint.atomic_io import atomic_open
 
 _WIDTH = 100
 

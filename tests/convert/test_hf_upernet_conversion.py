@@ -13,8 +13,8 @@ import torch
 from mmengine.config import Config
 
 from upertool.apis import init_model
-from upertool.checkpoint import commands
-from upertool.checkpoint.weights_io import read_weights, write_checkpoint
+from upertool.convert import commands
+from upertool.convert.weights_io import read_weights, write_checkpoint
 from upertool.models.utils import resize
 
 pytestmark = pytest.mark.extras

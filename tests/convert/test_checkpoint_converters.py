@@ -11,14 +11,14 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.registry import DefaultScope
 
 from upertool.apis import init_model
-from upertool.checkpoint import swin_layout
-from upertool.checkpoint.backbone_convert import convert_backbone_weights
-from upertool.checkpoint.config_writer import format_config, write_config
-from upertool.checkpoint.hf_io import read_hf_folder, write_hf_folder
-from upertool.checkpoint.hf_upernet import hf_to_upertool, upertool_to_hf
-from upertool.checkpoint.key_rules import ConversionError, KeyMapper
-from upertool.checkpoint.mmseg_convert import mmseg_to_upertool
-from upertool.checkpoint.weights_io import read_weights
+from upertool.convert import swin_layout
+from upertool.convert.backbone_convert import convert_backbone_weights
+from upertool.convert.config_writer import format_config, write_config
+from upertool.convert.hf_io import read_hf_folder, write_hf_folder
+from upertool.convert.hf_upernet import hf_to_upertool, upertool_to_hf
+from upertool.convert.key_rules import ConversionError, KeyMapper
+from upertool.convert.mmseg_convert import mmseg_to_upertool
+from upertool.convert.weights_io import read_weights
 from upertool.registry import MODELS
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'convert_checkpoint.py'

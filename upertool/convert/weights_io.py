@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .atomic_io import atomic_open, atomic_write
-from .safe_load import load_checkpoint_file
+from upertool.checkpoint.atomic_io import atomic_open, atomic_write
+from upertool.checkpoint.safe_load import load_checkpoint_file
 
 # Where the weights sit in the checkpoint formats we read, most specific first.
 _WEIGHT_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema')

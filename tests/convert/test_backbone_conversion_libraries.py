@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from upertool.apis import init_model
-from upertool.checkpoint.backbone_convert import convert_backbone_weights
-from upertool.checkpoint.config_writer import write_config
+from upertool.convert.backbone_convert import convert_backbone_weights
+from upertool.convert.config_writer import write_config
 from upertool.registry import MODELS
 
 pytestmark = pytest.mark.extras
