@@ -1,9 +1,14 @@
 """upertool: UPerNet semantic segmentation on mmengine.
 
-Importing the package installs the fixes for the mmengine/torch stack (through
-`upertool.registry`, which imports torch and mmengine's runner); components themselves
-are imported on first use by the registries' `locations`.
+Importing the package installs the fixes for the mmengine/torch stack that need only light
+mmengine modules (`upertool.compat`) and defines the registries; it imports neither
+mmengine's runner nor any optional library (transformers, timm, torchvision) nor the
+checkpoint converters. Components are imported on first use by the registries' `locations`.
 """
-import upertool.registry  # noqa: F401  (installs the stack fixes)
+from upertool.compat import install_stack_fixes
+
+install_stack_fixes()
+
+import upertool.registry  # noqa: E402, F401  (mmengine finds scope upertool through it)
 
 __version__ = '0.1.0'

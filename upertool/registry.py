@@ -6,11 +6,11 @@ mmengine's Runner (which imports `upertool.registry` through `default_scope`) fi
 everything without a `register_all_modules()` call.
 
 They are `UpertoolRegistry`s: on a lookup miss they import the installed plugins (entry-point
-group `upertool.plugins`, see `upertool.plugins`) once and look again, and their errors say
-what to do (closest names, plugins, `custom_imports`). Third-party packages register with
-`@MODELS.register_module()` like upertool itself.
+group `upertool.plugins`, see `upertool.plugins`) once and look again; building an unknown
+type raises `UnknownTypeError` naming the closest names, plugins and `custom_imports`
+(`upertool.registry_build`). Third-party packages register with `@MODELS.register_module()`
+like upertool itself. Importing this module defines registries and nothing else.
 """
-import sys
 from typing import Any
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -37,46 +37,36 @@ from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZER
 from mmengine.registry import Registry
 
 from upertool import plugins
-from upertool.compat import install_stack_fixes
 from upertool.plugins import DuplicateRegistrationError, UnknownTypeError
+from upertool.registry_build import checked_build
 
-# Importing this module is how mmengine enters upertool (default_scope='upertool'),
-# so the fixes for the mmengine/torch stack are installed here, once and cheaply.
-install_stack_fixes()
-
-
-# mmengine's build functions raise a bare KeyError when `registry.get` returns None. They
-# call our registries' `get` directly, or through mmengine's root registries, which hand
-# lookups under default_scope='upertool' (or `_scope_='upertool'`) to their child here.
-_BUILDERS = frozenset({'mmengine.registry.build_functions'})
+__all__ = ['DuplicateRegistrationError', 'UnknownTypeError', 'UpertoolRegistry']
 
 
 class UpertoolRegistry(Registry):
     """mmengine's Registry plus plugin discovery on a miss and errors that say what to do.
 
     - `get` imports the installed plugins (once per process) when a name is missing and
-      looks again. It still returns None for a miss, as mmengine's contract says
-      (`name in MODELS` and callers with a fallback rely on it), except when called by
-      mmengine's build functions: those would raise a bare KeyError, so it raises
-      `UnknownTypeError` (a KeyError) naming the registry and scope, the closest names,
-      the installed plugins and the `custom_imports` line.
+      looks again. It returns None for a miss, as mmengine's contract says (`name in
+      MODELS` and callers with a fallback rely on it).
+    - `build` (its `build_func`, `upertool.registry_build.checked_build` around the parent's)
+      raises `UnknownTypeError` (a KeyError) for an unknown type, naming the registry and
+      scope, the closest names, the installed plugins and the `custom_imports` line.
     - Registering a name that another object holds raises `DuplicateRegistrationError`
       (a KeyError) naming both, unless `force=True`. Registering the same object again
       is a no-op rather than an error.
     """
 
-    def get(self, key: str) -> Any:
-        """The class (or function) registered as `key`, or None; see the class docstring.
+    def __init__(self, name: str, parent: Registry, locations: list[str]) -> None:
+        super().__init__(name, parent=parent, scope='upertool', locations=locations)
+        self.build_func = checked_build(self.build_func)
 
-        Raises:
-            UnknownTypeError: on a miss, when the caller is an mmengine build function.
-        """
+    def get(self, key: str) -> Any:
+        """The class (or function) registered as `key`, or None (after loading the plugins)."""
         obj = super().get(key)
         if obj is None and not plugins.plugins_loaded():
             plugins.load_plugins()
             obj = super().get(key)
-        if obj is None and sys._getframe(1).f_globals.get('__name__') in _BUILDERS:
-            raise UnknownTypeError(plugins.unknown_type_message(key, self, _registries()))
         return obj
 
     def _register_module(self, module: Any, module_name: str | list[str] | None = None,
@@ -92,6 +82,7 @@ class UpertoolRegistry(Registry):
 
 
 def _registries() -> list[UpertoolRegistry]:
+    """Every registry defined here (the plugin tests snapshot and restore them)."""
     return [r for r in globals().values() if isinstance(r, UpertoolRegistry)]
 
 
@@ -103,7 +94,7 @@ _VIS = ['upertool.visualization']
 
 
 def _child(name: str, parent: Registry, locations: list[str]) -> UpertoolRegistry:
-    return UpertoolRegistry(name, parent=parent, scope='upertool', locations=locations)
+    return UpertoolRegistry(name, parent, locations)
 
 
 RUNNERS = _child('runner', MMENGINE_RUNNERS, _ENGINE)

@@ -1,5 +1,4 @@
 """mmengine's checkpoint load paths go through upertool's safe loader on torch >= 2.6."""
-import importlib
 import os
 
 import pytest
@@ -60,8 +59,8 @@ def trained(tmp_path_factory):
     return work_dir, runner.model.state_dict()
 
 
-def test_registry_import_installs_the_loader():
-    importlib.import_module('upertool.registry')
+def test_stack_fixes_install_the_loader_once_the_runner_is_loaded():
+    install_stack_fixes()  # what `import upertool` runs; mmengine.runner is loaded here
     get = CheckpointLoader._get_checkpoint_loader
     assert get('work_dirs/iter_2.pth') is checkpoint_loading.load_from_local_safe
     for url in ('https://x/y.pth', 'open-mmlab://resnet50_v1c', 'open-mmlab:s3://b/w.pth',

@@ -1,4 +1,4 @@
-"""install_stack_fixes: installed by importing upertool.registry, once, cheaply."""
+"""install_stack_fixes: light fixes at `import upertool`, the runner's when it is used; once."""
 import subprocess
 import sys
 
@@ -10,9 +10,7 @@ from upertool.compat import (
     package_lookup,
 )
 
-FRESH_INTERPRETER = '''
-import sys
-import upertool.registry
+CHECK_PATCHED = '''
 import mmengine.config.utils as config_utils
 import mmengine.dist.utils as dist_utils
 import mmengine.runner.runner as runner
@@ -29,6 +27,41 @@ patched = [package_utils.is_installed, package_utils.get_installed_path,
 print(all(hasattr(f, '__upertool_replaces__') for f in patched))
 print(sorted(m for m in ('torchvision', 'safetensors', 'pkg_resources') if m in sys.modules))
 '''
+# `import upertool` first (no runner yet); a Runner's first build through the registries
+# installs the runner's fixes before it could load a checkpoint.
+IMPORT_THEN_RUNNER = '''
+import sys
+import upertool
+launcher = sys.modules['mmengine.dist.utils']._init_dist_pytorch
+print(hasattr(launcher, '__upertool_replaces__'), 'mmengine.runner' in sys.modules)
+from mmengine.runner import Runner
+from upertool.registry import LOG_PROCESSORS
+LOG_PROCESSORS.build(dict(type='LogProcessor'))
+''' + CHECK_PATCHED
+# The tools import mmengine.runner before upertool: everything is installed at import.
+RUNNER_THEN_IMPORT = '''
+import sys
+from mmengine.runner import Runner
+import upertool
+''' + CHECK_PATCHED
+
+
+def _run(code: str) -> list[str]:
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split('\n')
+
+
+def test_import_installs_light_fixes_and_the_first_runner_build_the_rest():
+    out = _run(IMPORT_THEN_RUNNER)
+    assert out[:2] == ['True False', 'True']  # launcher fix at import, runner not imported
+    # Installed, and without importing torchvision, safetensors or pkg_resources.
+    assert out[2:4] == ['True', '[]']
+
+
+def test_import_after_the_runner_installs_every_fix():
+    assert _run(RUNNER_THEN_IMPORT)[:3] == ['True', 'True', '[]']
 
 
 def _patched_objects():
@@ -43,14 +76,6 @@ def _patched_objects():
             config_utils._get_cfg_metainfo, dist_utils._init_dist_pytorch,
             MMDistributedDataParallel.__init__, runner.collect_env,
             *CheckpointLoader._schemes.values()]
-
-
-def test_registry_import_installs_every_fix_in_a_fresh_interpreter():
-    result = subprocess.run([sys.executable, '-c', FRESH_INTERPRETER], capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    # Installed, and without importing torchvision, safetensors or pkg_resources.
-    assert result.stdout.split('\n')[:3] == ['True', 'True', '[]']
 
 
 def test_installers_are_idempotent():

@@ -1,8 +1,9 @@
-"""Replace a function of mmengine's everywhere mmengine looks it up."""
+"""Replace a function of mmengine's everywhere mmengine looks it up; hide a module for a while."""
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -38,3 +39,18 @@ def replace_function(owner: ModuleType | type, name: str,
                 if value is old:
                     setattr(module, attr, new)
     return new
+
+
+@contextlib.contextmanager
+def hidden_module(module: str) -> Iterator[None]:
+    """Make `import module` raise ModuleNotFoundError inside the block, then restore it."""
+    absent = object()
+    saved = sys.modules.get(module, absent)
+    sys.modules[module] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is absent:
+            sys.modules.pop(module, None)
+        else:
+            sys.modules[module] = saved  # type: ignore[assignment]

@@ -77,10 +77,16 @@ def _make_ddp_init(original: Any) -> Any:
     return __init__
 
 
-def install() -> None:
-    """Patch mmengine's PyTorch-launcher init and its DDP wrapper (idempotent)."""
+def install_launcher() -> None:
+    """Patch mmengine's PyTorch-launcher init only (light: no mmengine.model import)."""
     import mmengine.dist.utils as dist_utils
-    from mmengine.model.wrappers.distributed import MMDistributedDataParallel
 
     replace_function(dist_utils, '_init_dist_pytorch', _make_init_dist_pytorch)
+
+
+def install() -> None:
+    """Patch mmengine's PyTorch-launcher init and its DDP wrapper (idempotent)."""
+    from mmengine.model.wrappers.distributed import MMDistributedDataParallel
+
+    install_launcher()
     replace_function(MMDistributedDataParallel, '__init__', _make_ddp_init)

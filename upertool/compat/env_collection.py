@@ -12,13 +12,11 @@ Patch point: `mmengine.utils.dl_utils.collect_env.collect_env` and the copies in
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
-from ._patching import replace_function
+from ._patching import hidden_module, replace_function
 
 UNUSABLE = 'unusable'
 
@@ -36,28 +34,13 @@ def torchvision_status() -> str | None:
     return str(getattr(torchvision, '__version__', 'unknown version'))
 
 
-@contextlib.contextmanager
-def _hidden(module: str) -> Iterator[None]:
-    """Make `import module` raise ModuleNotFoundError inside the block."""
-    absent = object()
-    saved = sys.modules.get(module, absent)
-    sys.modules[module] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if saved is absent:
-            sys.modules.pop(module, None)
-        else:
-            sys.modules[module] = saved  # type: ignore[assignment]
-
-
 def _make_collect_env(original: Any) -> Any:
     def collect_env() -> OrderedDict:
         """mmengine's `collect_env`, reporting a torchvision that fails to import."""
         status = torchvision_status()
         if status is None or not status.startswith(UNUSABLE):
             return original()
-        with _hidden('torchvision'):
+        with hidden_module('torchvision'):
             env = original()
         # Where mmengine would have put it: after PyTorch, before OpenCV/MMEngine.
         items = list(env.items())

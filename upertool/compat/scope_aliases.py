@@ -18,8 +18,9 @@ mmpretrain installed there is none and the build fails with a KeyError, and befo
 - makes mmengine's `import_modules_from_strings` (custom_imports) skip modules of that
   package, with one log line per module.
 
-The children hang under mmengine's roots, not upertool's registries, because this runs while
-`upertool.registry` is being imported; upertool's registries are looked up lazily. Nothing
+The children hang under mmengine's roots, not upertool's registries, because this runs at
+`import upertool`, before `upertool.registry` is imported; upertool's registry of the same
+kind is found at lookup time as the root's child of scope 'upertool'. Nothing
 changes for an installed package: its real registries are found as usual.
 
 mmpretrain's classes are stood in for only where upertool's class has mmpretrain's
@@ -60,7 +61,7 @@ class ScopeAliasRegistry(Registry):
 
     Args:
         root: The mmengine root registry (e.g. `mmengine.registry.MODELS`).
-        registry_name: Attribute of that registry in `upertool.registry` (e.g. 'MODELS').
+        registry_name: Name of that registry in `mmengine.registry` (e.g. 'MODELS').
         scope: The absent package's scope ('mmseg', 'mmpretrain').
         names: Names this scope may resolve (None: every name upertool has).
     """
@@ -82,9 +83,8 @@ class ScopeAliasRegistry(Registry):
         scope, real_key = self.split_scope_key(key)
         if scope is not None and scope != self.scope:
             return super().get(key)
-        from upertool import registry  # lazy: this class is created during its import
-
-        obj = getattr(registry, self.registry_name).get(real_key)
+        upertool_registry = self.parent._children.get('upertool')
+        obj = None if upertool_registry is None else upertool_registry.get(real_key)
         if obj is None:
             return None
         if self.names is not None and real_key not in self.names:

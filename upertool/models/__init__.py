@@ -1,6 +1,10 @@
 """Models: importing this package registers every model component (MODELS' location)."""
-from . import backbones, decode_heads, losses, necks, samplers, segmentors  # noqa: F401
-from .data_preprocessor import SegDataPreProcessor  # noqa: F401
+from upertool.compat.optional_optimizers import import_mmengine_model
+
+import_mmengine_model()  # before any BaseModule: building a model imports no transformers
+
+from . import backbones, decode_heads, losses, necks, samplers, segmentors  # noqa: E402, F401
+from .data_preprocessor import SegDataPreProcessor  # noqa: E402, F401
 
 # mmsegmentation 1.x's `mmseg.models` names: its builder's, and its subpackages' (`import *`).
 from upertool.utils.not_provided import subpackage_getattr  # noqa: E402

@@ -12,15 +12,10 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
+from upertool.models.utils.precision import cpu_supports_bf16
 from upertool.registry import OPTIM_WRAPPERS
 
-
-def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+__all__ = ['BF16AutocastOptimWrapper', 'cpu_supports_bf16']
 
 
 @OPTIM_WRAPPERS.register_module()
