@@ -85,33 +85,3 @@ def test_head_classes_against_dataset_classes_before_any_step():
 
     with pytest.raises(ValueError, match=r'decode_head.num_classes=6 .* 8 classes'):
         check_num_classes(model, Data(), 'train')
-
-
-@pytest.mark.slow
-def test_test_tool_refuses_and_allows_with_flag(robust, tiny_cache, tmp_path):
-    work = tmp_path / 'work'
-    opts = robust.tiny_options(tiny_cache, 2)
-    proc = robust.run_tool(['tools/train.py', robust.QUICKSTART, '--work-dir', str(work),
-                            '--cfg-options', *opts])
-    assert proc.returncode == 0, proc.output[-3000:]
-    deeper = ['model.backbone.depth=34']
-    proc = robust.run_tool(['tools/test.py', robust.QUICKSTART, str(work / 'iter_2.pth'),
-                            '--work-dir', str(tmp_path / 't'), '--cfg-options', *opts, *deeper])
-    assert proc.returncode == 1, proc.output[-3000:]
-    assert 'does not fit the model' in proc.output and 'missing from the checkpoint' in proc.output
-    assert 'Iter(test)' not in proc.output  # nothing was scored
-    proc = robust.run_tool(['tools/test.py', robust.QUICKSTART, str(work / 'iter_2.pth'),
-                            '--work-dir', str(tmp_path / 't'), '--allow-partial-checkpoint',
-                            '--cfg-options', *opts, *deeper])
-    assert proc.returncode == 0 and 'Iter(test)' in proc.output, proc.output[-3000:]
-
-
-@pytest.mark.slow
-def test_train_tool_checks_num_classes_before_the_first_step(robust, tiny_cache, tmp_path):
-    proc = robust.run_tool(['tools/train.py', robust.QUICKSTART, '--work-dir', str(tmp_path),
-                            '--cfg-options', *robust.tiny_options(tiny_cache, 4),
-                            'model.decode_head.num_classes=5',
-                            'model.auxiliary_head.num_classes=5'])
-    assert proc.returncode != 0
-    assert 'num_classes=5 but the train dataset' in proc.output
-    assert 'Iter(train)' not in proc.output
