@@ -156,17 +156,3 @@ def find_resume_checkpoint(work_dir: str) -> str | None:
     print_log(f'resume: no checkpoint in {work_dir}; training starts from iteration 0',
               logger='current')
     return None
-
-
-def install() -> None:
-    """Make mmengine's auto-resume use `find_resume_checkpoint` (idempotent)."""
-    import mmengine.runner.checkpoint as checkpoint
-
-    from upertool.compat._patching import replace_function
-
-    def make(original: Any) -> Any:
-        def find_latest_checkpoint(path: str) -> str | None:
-            return find_resume_checkpoint(path)
-        return find_latest_checkpoint
-
-    replace_function(checkpoint, 'find_latest_checkpoint', make)

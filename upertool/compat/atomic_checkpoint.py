@@ -122,6 +122,13 @@ def install() -> None:
     checkpoint_hook.open = hook_open  # module global: shadows the builtin for that module only
     for name in ('_save_checkpoint_with_step', '_save_best_checkpoint'):
         replace_function(CheckpointHook, name, _removals_after_save)
-    from upertool.checkpoint import resume  # --resume falls back to the newest readable file
+    # --resume falls back to the newest readable file (upertool.checkpoint.resume).
+    replace_function(checkpoint, 'find_latest_checkpoint', _resume_fallback)
 
-    resume.install()
+
+def _resume_fallback(original: Callable[..., Any]) -> Callable[..., Any]:
+    from upertool.checkpoint.resume import find_resume_checkpoint
+
+    def find_latest_checkpoint(path: str) -> str | None:
+        return find_resume_checkpoint(path)
+    return find_latest_checkpoint
