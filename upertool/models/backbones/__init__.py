@@ -16,6 +16,11 @@ from .hf_backbone import HFBackbone  # noqa: E402  (transformers itself is impor
 
 __all__ += ['HFBackbone']
 
+from .mit import MixVisionTransformer  # noqa: E402
+from .mscan import MSCAN  # noqa: E402
+
+__all__ += ['MSCAN', 'MixVisionTransformer']
+
 # mmsegmentation names that upertool leaves out raise an ImportError that says what to use.
 from upertool.utils.not_provided import module_getattr  # noqa: E402
 
