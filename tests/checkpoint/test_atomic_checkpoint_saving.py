@@ -95,8 +95,9 @@ def test_failed_save_keeps_file_and_leaves_no_temporary(tmp_path, monkeypatch):
 
 DISK_FULL_CHILD = """
 import resource, signal, sys, torch
+import mmengine.runner  # loaded first: `import upertool` then installs the runner's fixes too
+import upertool
 from mmengine.runner import save_checkpoint
-import upertool  # installs the stack fixes (all of them: mmengine.runner is loaded)
 path = sys.argv[1]
 save_checkpoint(dict(state_dict=dict(w=torch.ones(3))), path)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG

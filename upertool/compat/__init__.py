@@ -22,6 +22,8 @@ patch mmengine's runner, hooks and model wrappers (`install_runner_fixes`) would
 `mmengine.runner` (and through it transformers); they are installed at once if mmengine.runner
 is already loaded (the tools import it first), else by the first build through a registry
 while it is loaded, which every Runner does before it loads a checkpoint or wraps its model.
+A script that calls mmengine's checkpoint functions without a Runner, having imported upertool
+first, calls `install_runner_fixes()` itself.
 """
 from __future__ import annotations
 
