@@ -84,7 +84,8 @@ def upertool_model(rel: str) -> torch.nn.Module:
         def to_bn(node: object) -> None:
             if isinstance(node, dict):
                 for key, value in node.items():
-                    if key == 'norm_cfg' and isinstance(value, dict) and value.get('type') == 'SyncBN':
+                    if key == 'norm_cfg' and isinstance(value, dict) \
+                            and value.get('type') == 'SyncBN':
                         value['type'] = 'BN'
                     else:
                         to_bn(value)

@@ -1,4 +1,5 @@
-# mmsegmentation 1.x's config of the same name: deeplabv3_r50-d8 on Cityscapes, 40k iterations of 4 GPUs x 2.
+# mmsegmentation 1.x's config of the same name: deeplabv3_r50-d8 on Cityscapes,
+# 40k iterations of 4 GPUs x 2.
 _base_ = [
     '../_base_/models/deeplabv3_r50-d8.py', '../_base_/datasets/cityscapes.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_40k.py'

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Union
 
 import torch
 from mmengine.config import ConfigDict
@@ -10,12 +10,12 @@ from mmengine.config import ConfigDict
 from upertool.structures import SegDataSample
 
 ConfigType = Union[ConfigDict, dict]
-OptConfigType = Optional[ConfigType]
+OptConfigType = ConfigType | None
 MultiConfig = Union[ConfigType, Sequence[ConfigType]]
-OptMultiConfig = Optional[MultiConfig]
+OptMultiConfig = MultiConfig | None
 
 SampleList = Sequence[SegDataSample]
-OptSampleList = Optional[SampleList]
+OptSampleList = SampleList | None
 
 TensorDict = dict[str, torch.Tensor]
 TensorList = Sequence[torch.Tensor]

@@ -1,6 +1,5 @@
 import torch
 from mmcv.cnn import ConvModule
-
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import SelfAttentionBlock, resize
 from mmseg.registry import MODELS

@@ -1,6 +1,5 @@
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmseg.models.losses import weight_reduce_loss
 from mmseg.registry import MODELS
 

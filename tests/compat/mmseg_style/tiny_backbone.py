@@ -1,6 +1,5 @@
 import torch
 import torch.nn as nn
-
 from mmseg.models.backbones import ResNetV1c
 from mmseg.registry import MODELS
 
