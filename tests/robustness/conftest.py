@@ -31,20 +31,23 @@ class ToyModel(BaseModel):
 
 
 class ToyData(Dataset):
-    """Sample i is [i, 1] (NaN for the indices in `bad`)."""
+    """Sample i is [i, 1] (NaN for the indices in `bad`; `broken` ones fail to load)."""
 
-    def __init__(self, n: int = 8, bad: tuple = ()) -> None:
-        self.n, self.bad = n, set(bad)
+    def __init__(self, n: int = 8, bad: tuple = (), broken: tuple = ()) -> None:
+        self.n, self.bad, self.broken = n, set(bad), set(broken)
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i):
+        if i in self.broken:
+            raise ValueError(f"cannot decode image file 'img_{i}.png' (as LoadImageFromFile "
+                             'says it)')
         value = float('nan') if i in self.bad else float(i) / self.n
         return dict(inputs=torch.tensor([value, 1.0]))
 
 
-def toy_runner(work_dir, max_iters=6, bad=(), hooks=None, interval=1, max_keep=2):
+def toy_runner(work_dir, max_iters=6, bad=(), hooks=None, interval=1, max_keep=2, broken=()):
     from mmengine.runner import Runner
 
     import upertool  # noqa: F401  (scope and stack fixes)
@@ -52,7 +55,7 @@ def toy_runner(work_dir, max_iters=6, bad=(), hooks=None, interval=1, max_keep=2
     return Runner(
         model=ToyModel(), work_dir=str(work_dir), default_scope='upertool',
         experiment_name=f'toy-{uuid.uuid4().hex[:8]}',
-        train_dataloader=dict(dataset=ToyData(bad=bad), batch_size=1,
+        train_dataloader=dict(dataset=ToyData(bad=bad, broken=broken), batch_size=1,
                               sampler=dict(type='DefaultSampler', shuffle=False),
                               collate_fn=dict(type='pseudo_collate'), num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),

@@ -106,9 +106,15 @@ def _class_of(type_name: Any) -> type | None:
 
 
 def constructor_arguments(cls: type) -> set[str] | None:
-    """Keyword arguments `cls(...)` takes, following `**kwargs` up the MRO; None: any."""
+    """Keyword arguments `cls(...)` takes, following `**kwargs` up the MRO; None: any.
+
+    `**kwargs` that stop at the class itself (no base class takes them on) count as no
+    arguments: a typo there is more likely than a deliberate extra (`+key=` adds one).
+    """
     names: set[str] = set()
     for klass in cls.__mro__:
+        if klass is object:  # **kwargs kept by the class itself (e.g. CheckpointHook's)
+            return names
         init = vars(klass).get('__init__')
         if init is None:
             continue
