@@ -4,7 +4,10 @@ from .base import BaseSegDataset
 from .cityscapes import CityscapesDataset
 from .coco_stuff import COCOStuffDataset
 from .folder import FolderSegDataset
+from .multi_source import MultiSourceDataset
+from .samplers import SourceBatchSampler
 from .synthetic import SyntheticShapesDataset
+from .synthetic_multitask import SyntheticMultiTaskDataset
 from .transforms import (
     LoadAnnotations,
     LoadImageFromFile,
@@ -25,7 +28,8 @@ __all__ = [
     'ADE20KDataset', 'BaseSegDataset', 'CityscapesDataset', 'SyntheticShapesDataset',
     'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'PackSegInputs', 'Pad',
     'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
-    'ResizeToMultiple', 'TestTimeAug', 'COCOStuffDataset', 'FolderSegDataset', 'PascalVOCDataset'
+    'ResizeToMultiple', 'TestTimeAug', 'COCOStuffDataset', 'FolderSegDataset', 'PascalVOCDataset',
+    'MultiSourceDataset', 'SourceBatchSampler', 'SyntheticMultiTaskDataset'
 ]
 
 # mmsegmentation names that upertool leaves out raise an ImportError that says what to use.

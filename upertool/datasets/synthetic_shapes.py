@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 CLASSES = ('background', 'circle', 'square', 'triangle', 'star', 'ring')
+TEXTURES = ('flat', 'gradient', 'stripes', 'noise')  # the fill kinds, in `_fill`'s order
 PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
            [245, 130, 48]]
 
@@ -83,39 +84,48 @@ class ShapeSceneGenerator:
 
         Only the covered pixels are computed, which keeps a scene to a few milliseconds.
         """
+        return self._fill_and_kind(rng, idx)[0]
+
+    def _fill_and_kind(self, rng: np.random.Generator,
+                       idx: np.ndarray) -> tuple[np.ndarray, int]:
+        """`_fill` and its texture kind (an index into TEXTURES, the multi-task set's
+        material)."""
         c1 = rng.uniform(0, 255, 3).astype(np.float32)
-        kind = rng.choice(4, p=_TEXTURE_P)
+        kind = int(rng.choice(4, p=_TEXTURE_P))
         if kind == 0:  # flat
-            return np.broadcast_to(c1, (idx.size, 3))
+            return np.broadcast_to(c1, (idx.size, 3)), kind
         if kind == 3:  # smooth noise: a coarse random grid, bilinearly upsampled
             cells = int(rng.integers(3, 9))
             grid = rng.normal(0, rng.uniform(10, 25), (cells, cells, 3)).astype(np.float32)
             noise = cv2.resize(grid, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-            return np.clip(c1 + noise.reshape(-1, 3)[idx], 0, 255)
+            return np.clip(c1 + noise.reshape(-1, 3)[idx], 0, 255), kind
         angle = rng.uniform(0, 2 * np.pi)
         # projection on a random direction, in image sides; ranges over [-1.42, 1.42]
         proj = np.cos(angle) * self._xs[idx] + np.sin(angle) * self._ys[idx]
         if kind == 1:  # linear gradient across the image to an unrelated colour
             c2 = rng.uniform(0, 255, 3).astype(np.float32)
             t = (proj + np.sqrt(2)) / (2 * np.sqrt(2))
-            return c1 + t[:, None] * (c2 - c1)
+            return c1 + t[:, None] * (c2 - c1), kind
         # stripes of c1 and a nearby colour
         c2 = np.clip(c1 + rng.uniform(-45, 45, 3), 0, 255).astype(np.float32)
         period = rng.uniform(4, 12) / self.size
         on = (np.floor(proj / period + rng.uniform()) % 2).astype(np.float32)
-        return c1 + on[:, None] * (c2 - c1)
+        return c1 + on[:, None] * (c2 - c1), kind
 
-    def _paint(self, rng: np.random.Generator, canvas: np.ndarray, region: np.ndarray) -> None:
-        """Paint ``region`` (bool (S, S)) of ``canvas`` (S*S, 3) with a fill that stands out."""
+    def _paint(self, rng: np.random.Generator, canvas: np.ndarray,
+               region: np.ndarray) -> int | None:
+        """Paint ``region`` (bool (S, S)) of ``canvas`` (S*S, 3) with a fill that stands out;
+        returns the fill's texture kind (None for an empty region)."""
         idx = np.flatnonzero(region)
         if idx.size == 0:
-            return
+            return None
         under = canvas[idx].mean(axis=0)
         for _ in range(8):
-            values = self._fill(rng, idx)
+            values, kind = self._fill_and_kind(rng, idx)
             if np.linalg.norm(values.mean(axis=0) - under) >= self.min_contrast:
                 break
         canvas[idx] = values
+        return kind
 
     # ---------------------------------------------------------------- shapes
     def _poly_mask(self, pts: np.ndarray) -> np.ndarray:

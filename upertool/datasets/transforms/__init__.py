@@ -2,10 +2,12 @@
 from .formatting import PackSegInputs, TestTimeAug
 from .geometric import Pad, RandomCrop, RandomFlip, RandomResize, Resize, ResizeToMultiple
 from .loading import LoadAnnotations, LoadImageFromFile, LoadImageFromNDArray
+from .multi_task import LoadMultiTaskAnnotations, PackMultiTaskInputs
 from .photometric import PhotoMetricDistortion
 
 __all__ = [
-    'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'PackSegInputs', 'Pad',
+    'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadMultiTaskAnnotations',
+    'PackMultiTaskInputs', 'PackSegInputs', 'Pad',
     'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
     'ResizeToMultiple', 'TestTimeAug'
 ]
