@@ -51,6 +51,7 @@ def load_tool(relative: str):
     path = ROOT / relative
     spec = importlib.util.spec_from_file_location(f'tool_{path.stem}', path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

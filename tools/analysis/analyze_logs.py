@@ -90,8 +90,11 @@ def series(run: Run, key: str) -> tuple[str, list[int], list[float]]:
 
 
 def plot_curve(runs: Sequence[Run], keys: Sequence[str], legend: Sequence[str], out: str,
-               title: str | None = None) -> None:
-    """One panel per key, one line per run, written to `out` (PNG) only once all is read."""
+               title: str | None = None):
+    """One panel per key, one line per run, written to `out` (PNG) only once all is read.
+
+    Returns the matplotlib Figure (its axes hold the lines and legends drawn).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -116,6 +119,7 @@ def plot_curve(runs: Sequence[Run], keys: Sequence[str], legend: Sequence[str], 
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format='png')
+    return fig
 
 
 def train_time(run: Run) -> dict[str, float]:

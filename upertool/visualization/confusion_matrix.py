@@ -104,7 +104,9 @@ def plot_per_class_bars(values: np.ndarray, classes: Sequence[str], out_file: st
     fig = _figure(7.0, min(max(2.5, 0.28 * len(names) + 1.2), 45.0))
     ax = fig.add_subplot()
     bars = ax.barh(range(len(names)), percent, color='tab:blue')
-    ax.bar_label(bars, labels=[f'{v:.1f}' for v in percent], padding=2, fontsize=8)
+    texts = ['' if np.isnan(values[i]) else f'{v:.1f}' for i, v in zip(order, percent,
+                                                                         strict=True)]
+    ax.bar_label(bars, labels=texts, padding=2, fontsize=8)
     ax.set_yticks(range(len(names)), labels=names)
     ax.invert_yaxis()
     ax.set_xlim(0, 105)
