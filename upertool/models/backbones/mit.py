@@ -29,6 +29,19 @@ from .transformer_utils import (
 )
 
 
+def segformer_init(model: nn.Module) -> None:
+    """SegFormer's initialisation (MiT and MSCAN in mmseg): truncated-normal linears, unit
+    LayerNorms, convs normal with std sqrt(2 / fan_out)."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_init(m, std=0.02, bias=0.0)
+        elif isinstance(m, nn.LayerNorm):
+            constant_init(m, val=1.0, bias=0.0)
+        elif isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            normal_init(m, mean=0, std=math.sqrt(2.0 / fan_out), bias=0)
+
+
 class MixFFN(BaseModule):
     """1x1 conv -> depthwise 3x3 conv (position encoding) -> act -> 1x1 conv, on token maps.
 
@@ -191,15 +204,8 @@ class MixVisionTransformer(BaseModule):
         """mmseg's initialisation without init_cfg; with it (Pretrained), mmengine's."""
         if self.init_cfg is not None:
             super().init_weights()
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_init(m, std=0.02, bias=0.0)
-            elif isinstance(m, nn.LayerNorm):
-                constant_init(m, val=1.0, bias=0.0)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                normal_init(m, mean=0, std=math.sqrt(2.0 / fan_out), bias=0)
+        else:
+            segformer_init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = []

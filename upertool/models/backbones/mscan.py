@@ -8,17 +8,16 @@ Keys: `patch_embed1.proj.{0,1,3,4}` (the stem: conv, norm, act, conv, norm),
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_init
 from torch import nn
 
 from upertool.models.utils import build_activation_layer, build_norm_layer
 from upertool.registry import MODELS
 
+from .mit import segformer_init
 from .transformer_utils import DropPath, check_positive_int, check_rate, resolve_pretrained
 
 KERNELS = (5, (1, 7), (1, 11), (1, 21))
@@ -211,15 +210,8 @@ class MSCAN(BaseModule):
         """mmseg's initialisation without init_cfg; with it (Pretrained), mmengine's."""
         if self.init_cfg is not None:
             super().init_weights()
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_init(m, std=0.02, bias=0.0)
-            elif isinstance(m, nn.LayerNorm):
-                constant_init(m, val=1.0, bias=0.0)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                normal_init(m, mean=0, std=math.sqrt(2.0 / fan_out), bias=0)
+        else:
+            segformer_init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = []
