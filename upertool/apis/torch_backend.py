@@ -86,7 +86,8 @@ class TorchBackend:
         return self.pipeline(dict(img=image))
 
     def run(self, prepared: list[dict]) -> list[SegDataSample]:
-        with torch.no_grad():
+        # inference mode: no autograd bookkeeping at all (no_grad still bumps version counters)
+        with torch.inference_mode():
             if self.tta:
                 return self.runner.test_step(pseudo_collate(prepared))
             shapes = {tuple(p['inputs'].shape) for p in prepared}
