@@ -21,25 +21,15 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 
+from upertool.models.utils.arg_checks import to_2tuple
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
-
-
-def _as_pair(value: int | Sequence[int] | None, name: str) -> tuple[int, int] | None:
-    """Reads `size`-like arguments: an int means a square, a pair is (h, w)."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    raise ValueError(f'{name} must be an int or a pair of ints (h, w), got {value!r}')
 
 
 def _check_pad_cfg(size: Any, size_divisor: Any, where: str) -> tuple[tuple[int, int] | None,
                                                                           int | None]:
     """Validates one (size, size_divisor) pair; mmsegmentation allows one of them, not both."""
-    size = _as_pair(size, f'{where}size')
+    size = None if size is None else to_2tuple(size, f'{where}size')
     if size is not None and size_divisor is not None:
         raise ValueError(f'{where}size={size} and {where}size_divisor={size_divisor} were both '
                          'given; set only one of them (as mmsegmentation)')

@@ -245,7 +245,7 @@ def test_pretrained_path_becomes_init_cfg(tmp_path):
 @pytest.mark.parametrize('kwargs,exc,match', [
     (dict(depth=42), ValueError, r'depth must be one of \[18, 34, 50, 101, 152\], got 42'),
     (dict(out_indices=(0, 4)), ValueError, r'out_indices .* 0\.\.3'),
-    (dict(out_indices=(-1,)), ValueError, 'out_indices'),
+    (dict(out_indices=(-5,)), ValueError, r'out_indices .* -4\.\.3'),
     (dict(out_indices=(1, 1)), ValueError, 'out_indices has duplicates'),
     (dict(strides=(1, 2, 2)), ValueError, r'len\(strides\) must equal num_stages=4'),
     (dict(dilations=(1, 1, 2)), ValueError, r'len\(dilations\) must equal num_stages=4'),
@@ -282,3 +282,9 @@ def test_wrong_input_channels_raise_before_torch():
     model = ResNetV1c(18, **TINY)
     with pytest.raises(ValueError, match=r'expects input \(B, 3, H, W\), got \(1, 4, 32, 32\)'):
         model(torch.rand(1, 4, 32, 32))
+
+
+def test_negative_out_indices_count_from_the_end_as_in_every_backbone():
+    model = ResNet(18, out_indices=(-1, 0), **TINY).eval()
+    assert model.out_indices == (0, 3)
+    assert len(model(torch.randn(1, 3, 32, 32))) == 2

@@ -6,7 +6,6 @@ State-dict keys equal mmsegmentation's: the stem is `conv1`/`bn1` (7x7) or `stem
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import torch
@@ -15,6 +14,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from upertool.models.utils import build_norm_layer
+from upertool.models.utils.arg_checks import check_out_indices, resolve_pretrained
 from upertool.registry import MODELS
 
 from .resnet_blocks import BasicBlock, Bottleneck, check_conv_cfg, conv2d, make_res_layer
@@ -119,7 +119,7 @@ class ResNet(BaseModule):
             raise ValueError(f'num_stages must be an int in 1..4, got {num_stages!r}')
         strides = _check_int_seq('strides', strides, num_stages, 1)
         dilations = _check_int_seq('dilations', dilations, num_stages, 1)
-        out_indices = self._check_out_indices(out_indices, num_stages)
+        out_indices = check_out_indices(out_indices, num_stages, 'stage')
         if style not in ('pytorch', 'caffe'):
             raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
@@ -182,34 +182,12 @@ class ResNet(BaseModule):
         self._freeze_stages()
 
     @staticmethod
-    def _check_out_indices(out_indices: Sequence[int], num_stages: int) -> tuple[int, ...]:
-        if isinstance(out_indices, int) or not isinstance(out_indices, Sequence):
-            raise ValueError(f'out_indices must be a sequence of stage indices, '
-                             f'got {out_indices!r}')
-        bad = [i for i in out_indices if not isinstance(i, int) or not 0 <= i < num_stages]
-        if bad or not out_indices:
-            raise ValueError(f'out_indices must be non-empty, with indices in 0..{num_stages - 1} '
-                             f'(num_stages={num_stages}); got {tuple(out_indices)}')
-        if len(set(out_indices)) != len(out_indices):
-            raise ValueError(f'out_indices has duplicates: {tuple(out_indices)}')
-        # Features come out in stage order whatever the order given, as in mmseg.
-        return tuple(sorted(out_indices))
-
-    @staticmethod
     def _resolve_init_cfg(init_cfg: dict | list[dict] | None, pretrained: str | None,
                           block: type, zero_init_residual: bool
                           ) -> tuple[dict | list[dict] | None, dict | None]:
         """Return (the model's init_cfg, the blocks' init_cfg), following mmseg."""
-        if pretrained is not None and init_cfg:
-            raise ValueError('give either pretrained or init_cfg, not both '
-                             f'(pretrained={pretrained!r}, init_cfg={init_cfg!r})')
         if pretrained is not None:
-            if not isinstance(pretrained, str):
-                raise TypeError(f'pretrained must be a str path or None, got {pretrained!r}')
-            warnings.warn('ResNet: `pretrained` is deprecated, use '
-                          "init_cfg=dict(type='Pretrained', checkpoint=...)", DeprecationWarning,
-                          stacklevel=3)
-            return dict(type='Pretrained', checkpoint=pretrained), None
+            return resolve_pretrained('ResNet', pretrained, init_cfg), None
         if init_cfg is not None:
             return init_cfg, None
         default = [dict(type='Kaiming', layer='Conv2d'),

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,18 +15,11 @@ from mmengine.logging import print_log
 from torch import nn
 
 from upertool.models.utils import build_activation_layer, build_norm_layer
-
-
-def to_2tuple(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    """An int or a 1-/2-sequence of positive ints as (h, w); anything else is a ValueError."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 1:
-        value = (value[0], value[0])
-    if (not isinstance(value, Sequence) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f'{name} must be a positive int or a pair of them, got {value!r}')
-    return int(value[0]), int(value[1])
+from upertool.models.utils.arg_checks import (  # noqa: F401  (shared; re-exported here)
+    check_out_indices,
+    resolve_pretrained,
+    to_2tuple,
+)
 
 
 def check_rate(name: str, value: float) -> float:
@@ -55,39 +46,6 @@ def check_token_norm(cls_name: str, norm_cfg: dict) -> None:
     if not isinstance(norm_cfg, dict) or norm_cfg.get('type') != 'LN':
         raise ValueError(f'{cls_name} normalises (B, L, C) tokens: norm_cfg must be '
                          f"dict(type='LN', ...), got {norm_cfg!r}")
-
-
-def check_out_indices(out_indices: int | Sequence[int], num: int, what: str) -> tuple[int, ...]:
-    """An index or indices of `num` stages/layers (negative ones count from the end), as a
-    sorted tuple: features come out in network order whatever order is given, as in mmseg."""
-    if isinstance(out_indices, int) and not isinstance(out_indices, bool):
-        out_indices = [out_indices]
-    if isinstance(out_indices, str) or not isinstance(out_indices, Sequence) or not out_indices:
-        raise ValueError(f'out_indices must be an int or a non-empty sequence of {what} '
-                         f'indices, got {out_indices!r}')
-    if any(isinstance(i, bool) or not isinstance(i, int) or not -num <= i < num
-           for i in out_indices):
-        raise ValueError(f'out_indices must hold {what} indices in {-num}..{num - 1} '
-                         f'({num} {what}s), got {list(out_indices)}')
-    resolved = [i % num for i in out_indices]
-    if len(set(resolved)) != len(resolved):
-        raise ValueError(f'out_indices name a {what} twice: {list(out_indices)}')
-    return tuple(sorted(resolved))
-
-
-def resolve_pretrained(cls_name: str, pretrained: str | None,
-                       init_cfg: dict | list | None) -> dict | list | None:
-    """mmseg's deprecated `pretrained=path`, turned into `init_cfg`; both at once is an error."""
-    if pretrained is None:
-        return init_cfg
-    if not isinstance(pretrained, str):
-        raise TypeError(f'{cls_name}: pretrained must be a str path or None, got {pretrained!r}')
-    if init_cfg:
-        raise ValueError(f'{cls_name}: give either pretrained or init_cfg, not both '
-                         f'(pretrained={pretrained!r}, init_cfg={init_cfg!r})')
-    warnings.warn(f"{cls_name}: `pretrained` is deprecated, use init_cfg=dict(type='Pretrained', "
-                  'checkpoint=...)', DeprecationWarning, stacklevel=3)
-    return dict(type='Pretrained', checkpoint=pretrained)
 
 
 def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:

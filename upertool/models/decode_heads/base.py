@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from upertool.models.losses import accuracy
 from upertool.models.utils import resize
+from upertool.models.utils.arg_checks import BINARY_THRESHOLD
 from upertool.registry import MODELS, TASK_UTILS
 
 _INPUT_TRANSFORMS = (None, 'multiple_select', 'resize_concat')
@@ -94,9 +95,9 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
                 f'{name}: out_channels must equal num_classes ({num_classes}), or be 1 for '
                 f'binary segmentation with num_classes=2; got out_channels={out_channels}')
         if out_channels == 1 and threshold is None:
-            threshold = 0.3
+            threshold = BINARY_THRESHOLD
             warnings.warn(f'{name}: threshold is not set for binary segmentation '
-                          '(out_channels=1); it defaults to 0.3, as in mmsegmentation',
+                          f'(out_channels=1); it defaults to {threshold}, as in mmsegmentation',
                           UserWarning, stacklevel=2)
         if threshold is not None and not 0 <= threshold <= 1:
             raise ValueError(f'{name}: threshold must be in [0, 1], got {threshold}')

@@ -19,14 +19,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from upertool.registry import MODELS
 
+from .base import BaseLoss
 from .utils import (
     check_class_weight,
     check_label_range,
-    check_reduction,
     get_class_weight,
     weight_reduce_loss,
 )
@@ -126,7 +125,7 @@ def binary_cross_entropy(pred: torch.Tensor, label: torch.Tensor,
 
 
 @MODELS.register_module()
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(BaseLoss):
     """Cross-entropy loss (softmax, or sigmoid for binary / multi-label), as mmseg 1.x.
 
     Args:
@@ -146,31 +145,20 @@ class CrossEntropyLoss(nn.Module):
                  class_weight: Sequence[float] | str | os.PathLike | None = None,
                  loss_weight: float = 1.0, loss_name: str = 'loss_ce',
                  avg_non_ignore: bool = False) -> None:
-        super().__init__()
+        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name)
         if use_mask:
             raise NotImplementedError(
                 'CrossEntropyLoss(use_mask=True) is mmdetection\'s per-instance mask loss; '
                 'it does not apply to semantic segmentation heads and is not supported')
-        check_reduction(reduction)
-        if not isinstance(loss_name, str):
-            raise TypeError(f'loss_name must be a str, got {loss_name!r}')
         self.use_sigmoid = bool(use_sigmoid)
         self.use_mask = False
-        self.reduction = reduction
-        self.loss_weight = float(loss_weight)
         self.class_weight = get_class_weight(class_weight)
         self.avg_non_ignore = bool(avg_non_ignore)
-        self._loss_name = loss_name
         self._warned_avg = False
 
     def extra_repr(self) -> str:
         return (f'use_sigmoid={self.use_sigmoid}, avg_non_ignore={self.avg_non_ignore}, '
                 f'loss_weight={self.loss_weight}')
-
-    @property
-    def loss_name(self) -> str:
-        """Key of this loss in the head's loss dict (losses with one name are summed)."""
-        return self._loss_name
 
     def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
                 weight: torch.Tensor | None = None, avg_factor: float | None = None,
@@ -185,7 +173,7 @@ class CrossEntropyLoss(nn.Module):
             avg_factor: divisor for 'mean' instead of the pixel count.
             reduction_override: 'none', 'mean' or 'sum' to replace `reduction`.
             ignore_index: label value that contributes nothing.
-            **kwargs: passed to the criterion (mmseg compatibility).
+            **kwargs: refused with their names (see `BaseLoss`).
 
         Returns:
             `loss_weight` times the loss; a 0-d tensor unless the reduction is 'none'.
@@ -194,8 +182,7 @@ class CrossEntropyLoss(nn.Module):
             ValueError: for labels outside the valid range that are not `ignore_index`,
                 or class weights whose length is not C.
         """
-        check_reduction(reduction_override, allow_none=True)
-        reduction = reduction_override or self.reduction
+        reduction = self.call_reduction(reduction_override, kwargs)
         num_channels = cls_score.size(1)
         check_class_weight(self.class_weight, num_channels, self._loss_name)
         has_ignored = False
@@ -208,8 +195,7 @@ class CrossEntropyLoss(nn.Module):
         criterion = binary_cross_entropy if self.use_sigmoid else cross_entropy
         loss = criterion(cls_score, label, weight, class_weight=class_weight,
                          reduction=reduction, avg_factor=avg_factor,
-                         avg_non_ignore=self.avg_non_ignore, ignore_index=ignore_index,
-                         **kwargs)
+                         avg_non_ignore=self.avg_non_ignore, ignore_index=ignore_index)
         return self.loss_weight * loss
 
     def _warn_mean_over_ignored(self, has_ignored: bool, reduction: str,

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from upertool.registry import MODELS
 
-from .utils import check_label_range, check_reduction, weight_reduce_loss
+from .base import BaseLoss
+from .utils import check_label_range, weight_reduce_loss
 
 
 def dice_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -78,7 +78,7 @@ def _dice_targets(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class DiceLoss(nn.Module):
+class DiceLoss(BaseLoss):
     """Dice loss (mmsegmentation 1.2.2's arguments and values; see the module docstring).
 
     Args:
@@ -97,25 +97,14 @@ class DiceLoss(nn.Module):
                  reduction: str = 'mean', naive_dice: bool = False, loss_weight: float = 1.0,
                  ignore_index: int | None = 255, eps: float = 1e-3,
                  loss_name: str = 'loss_dice') -> None:
-        super().__init__()
-        check_reduction(reduction)
-        if not isinstance(loss_name, str):
-            raise TypeError(f'loss_name must be a str, got {loss_name!r}')
+        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name)
         if eps < 0:
             raise ValueError(f'eps must be >= 0, got {eps}')
         self.use_sigmoid = bool(use_sigmoid)
         self.activate = bool(activate)
-        self.reduction = reduction
         self.naive_dice = bool(naive_dice)
-        self.loss_weight = float(loss_weight)
         self.ignore_index = ignore_index
         self.eps = float(eps)
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """Key of this loss in the head's loss dict (losses with one name are summed)."""
-        return self._loss_name
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 weight: torch.Tensor | None = None, avg_factor: float | None = None,
@@ -135,8 +124,7 @@ class DiceLoss(nn.Module):
         Returns:
             `loss_weight` times the loss; a 0-d tensor unless the reduction is 'none'.
         """
-        check_reduction(reduction_override, allow_none=True)
-        reduction = reduction_override or self.reduction
+        reduction = self.call_reduction(reduction_override, kwargs)
         if pred.shape != target.shape:
             num_valid = 2 if pred.shape[1] == 1 else pred.shape[1]
             # Labels equal to the head's ignore_index or the loss's are both unlabelled.

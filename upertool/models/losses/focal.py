@@ -13,14 +13,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from upertool.registry import MODELS
 
+from .base import BaseLoss
 from .utils import (
     check_class_weight,
     check_label_range,
-    check_reduction,
     get_class_weight,
     weight_reduce_loss,
 )
@@ -67,7 +66,7 @@ def sigmoid_focal_loss(pred: torch.Tensor, target: torch.Tensor,
 
 
 @MODELS.register_module()
-class FocalLoss(nn.Module):
+class FocalLoss(BaseLoss):
     """Sigmoid focal loss with mmsegmentation 1.x's arguments and values.
 
     Args:
@@ -85,32 +84,21 @@ class FocalLoss(nn.Module):
                  alpha: float | Sequence[float] = 0.5, reduction: str = 'mean',
                  class_weight: Sequence[float] | str | os.PathLike | None = None,
                  loss_weight: float = 1.0, loss_name: str = 'loss_focal') -> None:
-        super().__init__()
+        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name)
         if use_sigmoid is not True:
             raise NotImplementedError('FocalLoss: only the sigmoid focal loss exists '
                                       '(use_sigmoid=True), as in mmsegmentation')
-        check_reduction(reduction)
         alphas = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
         if not all(isinstance(a, (int, float)) and 0 <= a <= 1 for a in alphas):
             raise ValueError(f'FocalLoss: alpha must be a float in [0, 1] or a list of them, '
                              f'got {alpha!r}')
         if not isinstance(gamma, (int, float)) or gamma < 0:
             raise ValueError(f'FocalLoss: gamma must be a number >= 0, got {gamma!r}')
-        if not isinstance(loss_name, str):
-            raise TypeError(f'loss_name must be a str, got {loss_name!r}')
         self.use_sigmoid = True
         self.gamma = float(gamma)
         self.alpha = [float(a) for a in alpha] if isinstance(alpha, (list, tuple)) \
             else float(alpha)
-        self.reduction = reduction
         self.class_weight = get_class_weight(class_weight)
-        self.loss_weight = float(loss_weight)
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """Key of this loss in the head's loss dict (losses with one name are summed)."""
-        return self._loss_name
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 weight: torch.Tensor | None = None, avg_factor: float | None = None,
@@ -130,8 +118,7 @@ class FocalLoss(nn.Module):
         Returns:
             `loss_weight` times the loss; for 'none' a tensor shaped like `pred`.
         """
-        check_reduction(reduction_override, allow_none=True)
-        reduction = reduction_override or self.reduction
+        reduction = self.call_reduction(reduction_override, kwargs)
         num_classes = pred.size(1)
         check_class_weight(self.class_weight, num_classes, self._loss_name)
         if isinstance(self.alpha, list):

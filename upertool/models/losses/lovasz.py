@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from upertool.registry import MODELS
 
+from .base import BaseLoss
 from .utils import check_label_range, get_class_weight
 
 
@@ -60,7 +60,7 @@ def lovasz_softmax(probs: torch.Tensor, labels: torch.Tensor,
 
 
 @MODELS.register_module()
-class LovaszLoss(nn.Module):
+class LovaszLoss(BaseLoss):
     """Multi-class Lovasz-Softmax loss on logits.
 
     Args:
@@ -78,25 +78,18 @@ class LovaszLoss(nn.Module):
                  per_image: bool = False, reduction: str = 'mean',
                  class_weight: Sequence[float] | str | None = None, loss_weight: float = 1.0,
                  loss_name: str = 'loss_lovasz') -> None:
-        super().__init__()
+        if reduction not in ('mean', 'none'):
+            raise ValueError(f"LovaszLoss: reduction must be 'mean' or 'none', got {reduction!r}")
+        super().__init__(reduction=reduction, loss_weight=loss_weight, loss_name=loss_name)
         if loss_type != 'multi_class':
             raise NotImplementedError(f"LovaszLoss: loss_type {loss_type!r} is not supported; "
                                       "use 'multi_class' (softmax over the classes)")
         if not (classes in ('present', 'all') or isinstance(classes, (list, tuple))):
             raise ValueError(f"LovaszLoss: classes must be 'present', 'all' or a list of "
                              f'class indices, got {classes!r}')
-        if reduction not in ('mean', 'none'):
-            raise ValueError(f"LovaszLoss: reduction must be 'mean' or 'none', got {reduction!r}")
         self.classes = classes
         self.per_image = per_image
-        self.reduction = reduction
         self.class_weight = get_class_weight(class_weight)
-        self.loss_weight = float(loss_weight)
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
 
     def forward(self, cls_score: torch.Tensor, label: torch.Tensor,
                 weight: torch.Tensor | None = None, avg_factor: float | None = None,
@@ -105,8 +98,10 @@ class LovaszLoss(nn.Module):
         """Loss of logits (N, C, H, W) against labels (N, H, W), `ignore_index` left out.
 
         `weight` (a pixel sampler's) is not used, as in mmsegmentation: IoU is a property
-        of the whole map, so every labelled pixel takes part.
+        of the whole map, so every labelled pixel takes part. Either reduction gives the
+        batch's loss; unknown keyword arguments are refused (`BaseLoss`).
         """
+        self.call_reduction(reduction_override, kwargs)
         check_label_range(label, cls_score.shape[1], ignore_index, self._loss_name)
         probs = cls_score.float().softmax(dim=1)
         keep = label != ignore_index if ignore_index is not None else torch.ones_like(

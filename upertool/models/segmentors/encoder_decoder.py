@@ -15,23 +15,22 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor, nn
 
-from upertool.models.utils.precision import PRECISIONS, autocast_context
 from upertool.models.utils import resized_argmax
+from upertool.models.utils.arg_checks import BINARY_THRESHOLD
+from upertool.models.utils.precision import autocast_context
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
 from .head_channels import build_head, feature_channels, resolve_neck_in_channels
 from .inference import (
-    as_pair,
     needs_resize,
     restore_logits,
     slide_inference,
     slide_labels,
+    slide_settings,
     unpad_unflip,
     whole_inference,
 )
-
-TEST_MODES = ('whole', 'slide')
 
 
 def add_prefix(inputs: dict, prefix: str) -> dict:
@@ -221,7 +220,7 @@ class EncoderDecoder(BaseModel):
         if logits.shape[dim] > 1:
             return logits.argmax(dim=dim)
         threshold = getattr(self.decode_head, 'threshold', None)
-        threshold = 0.3 if threshold is None else threshold  # mmsegmentation's binary default
+        threshold = BINARY_THRESHOLD if threshold is None else threshold
         return (logits.sigmoid() > threshold).to(torch.int64).squeeze(dim)
 
     def _forward(self, inputs: Tensor, data_samples: list[SegDataSample] | None = None) -> Tensor:
@@ -230,23 +229,7 @@ class EncoderDecoder(BaseModel):
 
     def _slide_settings(self) -> tuple[tuple[int, int], tuple[int, int], int] | None:
         """Checks test_cfg; (crop_size, stride, batch_size) in slide mode, else None."""
-        cfg = self.test_cfg if self.test_cfg is not None else {}
-        if cfg.get('precision', 'fp32') not in PRECISIONS:
-            raise ValueError(f'test_cfg.precision must be one of {PRECISIONS}, '
-                             f"got {cfg['precision']!r}")
-        mode = cfg.get('mode', 'whole')
-        if mode not in TEST_MODES:
-            raise ValueError(f'test_cfg.mode must be one of {TEST_MODES}, got {mode!r}')
-        if mode != 'slide':
-            return None
-        for key in ('crop_size', 'stride'):
-            if cfg.get(key) is None:
-                raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key} (h, w)")
-        crop, stride = as_pair(cfg['crop_size'], 'crop_size'), as_pair(cfg['stride'], 'stride')
-        if stride[0] > crop[0] or stride[1] > crop[1]:
-            raise ValueError(f'test_cfg.stride {stride} is larger than crop_size {crop}, which '
-                             'would leave pixels that no window covers')
-        return crop, stride, cfg.get('batch_size', 1)
+        return slide_settings(self.test_cfg)
 
     def whole_inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         """Logits (N, K, H, W) for the whole batch (N, C, H, W) in one pass."""

@@ -12,17 +12,53 @@ import torch
 from torch import Tensor
 
 from upertool.models.utils import resize
+from upertool.models.utils.arg_checks import to_2tuple
+from upertool.models.utils.precision import PRECISIONS
 
 # (inputs (N, C, h, w), batch_img_metas) -> logits (N, K, h, w)
 EncodeFn = Callable[[Tensor, list[dict]], Tensor]
 
 
-def as_pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    """An int or an (h, w) pair of positive ints, with an error naming `name` otherwise."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise ValueError(f'{name} must be a positive int or a pair (h, w), got {value!r}')
-    return pair
+TEST_MODES = ('whole', 'slide')
+
+
+def check_slide_window(crop_size: int | Sequence[int],
+                       stride: int | Sequence[int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(crop_size, stride) as (h, w) pairs; a stride larger than the crop is an error.
+
+    Raises:
+        ValueError: for non-positive sizes, or windows that would leave pixels uncovered.
+    """
+    crop, step = to_2tuple(crop_size, 'crop_size'), to_2tuple(stride, 'stride')
+    if step[0] > crop[0] or step[1] > crop[1]:
+        raise ValueError(f'slide stride {step} is larger than crop_size {crop}, which '
+                         'would leave pixels that no window covers')
+    return crop, step
+
+
+def slide_settings(test_cfg: dict | None
+                   ) -> tuple[tuple[int, int], tuple[int, int], int] | None:
+    """Checks a segmentor's test_cfg; (crop_size, stride, batch_size) in slide mode, else None.
+
+    Raises:
+        ValueError: naming the test_cfg key that is missing or wrong.
+    """
+    cfg = test_cfg if test_cfg is not None else {}
+    if cfg.get('precision', 'fp32') not in PRECISIONS:
+        raise ValueError(f'test_cfg.precision must be one of {PRECISIONS}, '
+                         f"got {cfg['precision']!r}")
+    mode = cfg.get('mode', 'whole')
+    if mode not in TEST_MODES:
+        raise ValueError(f'test_cfg.mode must be one of {TEST_MODES}, got {mode!r}')
+    if mode != 'slide':
+        return None
+    for key in ('crop_size', 'stride'):
+        if cfg.get(key) is None:
+            raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key} (h, w)")
+    batch_size = cfg.get('batch_size', 1)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f'test_cfg.batch_size must be a positive int, got {batch_size!r}')
+    return (*check_slide_window(cfg['crop_size'], cfg['stride']), batch_size)
 
 
 def slide_windows(h_img: int, w_img: int, crop_size: tuple[int, int],
@@ -36,10 +72,7 @@ def slide_windows(h_img: int, w_img: int, crop_size: tuple[int, int],
     Returns:
         (y1, y2, x1, x2) per window, row by row.
     """
-    (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
-    if h_stride > h_crop or w_stride > w_crop:
-        raise ValueError(f'slide stride {stride} is larger than crop_size {crop_size}, which '
-                         'would leave pixels that no window covers')
+    (h_crop, w_crop), (h_stride, w_stride) = check_slide_window(crop_size, stride)
     h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
     w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
     windows = []

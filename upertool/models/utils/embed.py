@@ -10,15 +10,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
+from .arg_checks import to_2tuple
 from .norm import build_norm_layer
-
-
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
 
 
 class AdaptivePadding(nn.Module):
@@ -34,9 +27,9 @@ class AdaptivePadding(nn.Module):
             raise ValueError(f"AdaptivePadding: padding must be 'same' or 'corner', got "
                              f'{padding!r}')
         self.padding = padding
-        self.kernel_size = _pair(kernel_size, 'kernel_size')
-        self.stride = _pair(stride, 'stride')
-        self.dilation = _pair(dilation, 'dilation')
+        self.kernel_size = to_2tuple(kernel_size, 'kernel_size')
+        self.stride = to_2tuple(stride, 'stride')
+        self.dilation = to_2tuple(dilation, 'dilation')
 
     def get_pad_shape(self, input_shape: Sequence[int]) -> tuple[int, int]:
         """(pad_h, pad_w) for an (H, W) input."""
@@ -77,20 +70,20 @@ class PatchEmbed(BaseModule):
         if conv_type not in ('Conv2d', 'Conv'):
             raise ValueError(f"PatchEmbed supports conv_type 'Conv2d' only, got {conv_type!r}")
         self.embed_dims = embed_dims
-        kernel = _pair(kernel_size, 'kernel_size')
-        stride = kernel if stride is None else _pair(stride, 'stride')
-        dilation = _pair(dilation, 'dilation')
+        kernel = to_2tuple(kernel_size, 'kernel_size')
+        stride = kernel if stride is None else to_2tuple(stride, 'stride')
+        dilation = to_2tuple(dilation, 'dilation')
         self.adap_padding = None
         if isinstance(padding, str):
             self.adap_padding = AdaptivePadding(kernel, stride, dilation, padding)
             padding = 0
-        pad = _pair(padding, 'padding')
+        pad = to_2tuple(padding, 'padding', minimum=0)
         self.projection = nn.Conv2d(in_channels, embed_dims, kernel, stride, pad, dilation,
                                     bias=bias)
         self.norm = build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg is not None else None
         self.init_input_size = self.init_out_size = None
         if input_size:
-            self.init_input_size = _pair(input_size, 'input_size')
+            self.init_input_size = to_2tuple(input_size, 'input_size')
             extra = (self.adap_padding.get_pad_shape(self.init_input_size)
                      if self.adap_padding else (0, 0))
             self.init_out_size = tuple(
