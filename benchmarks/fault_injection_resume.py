@@ -4,9 +4,10 @@
 
 Trains the quickstart config (its 6000-image synthetic set, generated on first use) for
 `--iters` iterations with a checkpoint every `--interval`, once without interruption and once
-killed `--kills` times: SIGKILL and SIGINT alternate, at random moments, every other kill
-aimed at a checkpoint write (the script watches the work dir for the atomic writer's temporary
-file and fires the moment it appears). After each kill the run is restarted with `--resume`.
+killed `--kills` times: SIGKILL and SIGINT alternate, after a random number of iterations;
+half of the kills are aimed at a checkpoint write (fired 0-30 ms after mmengine logs 'Saving
+checkpoint at N iterations', just before it writes; whether the writer's temporary file was
+present at that moment is reported). After each kill the run is restarted with `--resume`.
 At the end the final checkpoints' weights (and optimizer state) must be equal bit for bit.
 
 Determinism: both runs use the same fixed thread count (`--threads`, OMP_NUM_THREADS and
@@ -53,43 +54,48 @@ def writing(work_dir: Path) -> bool:
         return False
 
 
-def iterations_logged(log: Path) -> int:
+def log_counts(log: Path) -> tuple[int, int]:
+    """(training iterations logged, checkpoint saves announced) in the log so far."""
     try:
         text = log.read_text(errors='replace')
     except OSError:
-        return 0
-    return text.count('Iter(train) [')
+        return 0, 0
+    return text.count('Iter(train) ['), text.count('Saving checkpoint at')
 
 
 def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: random.Random,
                    kill_no: int) -> dict:
     sig = signal.SIGKILL if kill_no % 2 == 0 else signal.SIGINT
     aim_write = kill_no % 4 in (1, 2)  # half of the kills, both signals, at a checkpoint write
-    start_lines = iterations_logged(log)
+    start_iters, start_saves = log_counts(log)
     with open(log, 'a') as out:
         proc = subprocess.Popen(train_command(work_dir, args.iters, args.interval, True),
                                 cwd=REPO, env=env(args.threads), stdout=out,
                                 stderr=subprocess.STDOUT)
-    # let it train a random number of iterations (at least one checkpoint interval's worth
-    # on average), then fire at once or at the next checkpoint write
-    target = rng.randint(3, 3 * args.interval)
-    during_write = False
+    # train a random number of iterations, then fire at once, or right after the hook has
+    # announced its next save (mmengine logs 'Saving checkpoint at N iterations' and then
+    # writes; a random 0-30 ms spreads the kills over the write)
+    target = rng.randint(3, 2 * args.interval)
+    saves_seen = None
     while proc.poll() is None:
-        if iterations_logged(log) - start_lines >= target:
+        iters, saves = log_counts(log)
+        if iters - start_iters >= target:
             if not aim_write:
                 break
-            if writing(work_dir):
-                during_write = True
+            if saves_seen is None:
+                saves_seen = saves
+            elif saves > saves_seen:
+                time.sleep(rng.uniform(0, 0.03))
                 break
-        time.sleep(0.0005 if aim_write else 0.01)
+        time.sleep(0.002)
     if proc.poll() is not None:
         return dict(signal=sig.name, fired=False, returncode=proc.returncode)
-    during_write = during_write or writing(work_dir)
+    during_write = writing(work_dir)
     proc.send_signal(sig)
     proc.wait()
-    return dict(signal=sig.name, fired=True, during_write=during_write,
-                iters_this_run=iterations_logged(log) - start_lines,
-                returncode=proc.returncode, files=sorted(os.listdir(work_dir)))
+    return dict(signal=sig.name, fired=True, aimed_at_write=aim_write,
+                during_write=during_write, iters_this_run=log_counts(log)[0] - start_iters,
+                returncode=proc.returncode)
 
 
 def load_final(path: Path) -> dict:
@@ -147,9 +153,12 @@ def main() -> None:
     while len([k for k in kills if k['fired']]) < args.kills:
         result = one_killed_run(work, log, args, rng, len(kills))
         kills.append(result)
+        where = (' during a checkpoint write (temporary file seen)' if result.get('during_write')
+                 else ' right after a save was announced' if result.get('aimed_at_write')
+                 else ' at a random moment')
         status = (f"{result['signal']:7s} after {result.get('iters_this_run', '-'):>3} "
-                  f"iterations{' DURING A CHECKPOINT WRITE' if result.get('during_write') else ''}"
-                  if result['fired'] else f"run finished before the kill ({result['returncode']})")
+                  f'logged iterations{where}' if result['fired']
+                  else f"run finished before the kill ({result['returncode']})")
         print(f'kill {len(kills):2d}: {status}', flush=True)
         if not result['fired']:
             break
@@ -165,7 +174,8 @@ def main() -> None:
     fired = [k for k in kills if k['fired']]
     print(f'\n{len(fired)} kills ({sum(k["signal"] == "SIGKILL" for k in fired)} SIGKILL, '
           f'{sum(k["signal"] == "SIGINT" for k in fired)} SIGINT; '
-          f'{sum(bool(k.get("during_write")) for k in fired)} during a checkpoint write), '
+          f'{sum(bool(k.get("aimed_at_write")) for k in fired)} aimed at a checkpoint write, '
+          f'{sum(bool(k.get("during_write")) for k in fired)} with its temporary file seen), '
           f'{args.iters} iterations, checkpoint every {args.interval}, {args.threads} threads')
     print(f'uninterrupted run {t_ref:.0f} s; killed-and-resumed runs {t_killed:.0f} s in all')
     print(f'leftover temporaries: {[n for n in os.listdir(work) if ".tmp-" in n]}')

@@ -12,7 +12,7 @@ from mmengine.hooks import checkpoint_hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mm_checkpoint
-from mmengine.runner.checkpoint import _load_checkpoint, find_latest_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -138,14 +138,15 @@ def test_failed_save_during_training_then_resume(tmp_path, monkeypatch):
     assert written
     files = sorted(p.name for p in work_dir.iterdir() if p.is_file() and p.suffix != '.py')
     assert files == ['iter_2.pth', 'last_checkpoint']  # no iter_3.pth, no temporary
-    assert find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_2.pth')
+    # the pointer holds iter_2.pth, relative to the work dir; upertool resolves it
+    assert mm_checkpoint.find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_2.pth')
     assert _load_checkpoint(str(work_dir / 'iter_2.pth'))['meta']['iter'] == 2
 
     resumed = make_runner(work_dir, max_iters=4, resume=True)
     resumed.train()
 
     assert resumed.iter == 4
-    assert find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_4.pth')
+    assert mm_checkpoint.find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_4.pth')
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == ['iter_4.pth']
     # Same weights as four uninterrupted iterations: the resume continued where iter 2 ended.
     for key, value in reference.model.state_dict().items():
@@ -184,7 +185,8 @@ def test_process_killed_while_saving_then_resume(tmp_path):
     leftovers = [p.name for p in work_dir.iterdir() if p.name.startswith('.iter_3.pth.tmp-')]
     assert len(leftovers) == 1  # the half-written temporary, under a name nothing loads
     assert not (work_dir / 'iter_3.pth').exists()
-    assert find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_2.pth')
+    # the pointer holds iter_2.pth, relative to the work dir; upertool resolves it
+    assert mm_checkpoint.find_latest_checkpoint(str(work_dir)) == str(work_dir / 'iter_2.pth')
 
     resumed = make_runner(work_dir, max_iters=3, resume=True)
     resumed.train()

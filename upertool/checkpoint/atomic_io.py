@@ -9,6 +9,7 @@ one filesystem); the folder is fsync'ed too, so the rename survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import os.path as osp
@@ -82,11 +83,30 @@ def atomic_open(path: str | os.PathLike, mode: str = 'wb',
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        full = _disk_full_error(err, path)
+        if full is not None:
+            raise full from err
         raise
     fsync_folder(folder)
+
+
+def _disk_full_error(err: BaseException, path: str) -> OSError | None:
+    """A clear error for a write the file system refused (torch reports a full disk as
+    `inline_container.cc:... unexpected pos`), or None for any other failure."""
+    text = f'{err} {err.__context__ or ""}'
+    code = getattr(err, 'errno', None)
+    if code in (errno.EFBIG, errno.EDQUOT) or 'File too large' in text:
+        code = code or errno.EFBIG
+        return OSError(code, f'the file system refused to write {path} ({os.strerror(code)}); '
+                       f'the previous file there (if any) is kept ({err})')
+    if code == errno.ENOSPC or 'No space left' in text or (
+            isinstance(err, RuntimeError) and 'unexpected pos' in text):
+        return OSError(errno.ENOSPC, f'no space left while writing {path}; the previous '
+                       f'file there (if any) is kept. Free some space and retry ({err})')
+    return None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:

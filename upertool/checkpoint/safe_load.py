@@ -46,6 +46,10 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint names a pickled global outside `SAFE_GLOBALS` and was not trusted."""
 
 
+class CheckpointReadError(RuntimeError):
+    """A local file could not be read as a checkpoint (truncated, not a checkpoint, ...)."""
+
+
 class OfflineCheckpointError(RuntimeError):
     """A checkpoint was given as a URL; upertool never downloads."""
 
@@ -140,13 +144,18 @@ def _load_weights_only(filename: str, map_location: Any) -> Any:
         except pickle.UnpicklingError as err:
             offending = _offending_globals(filename, str(err))
             if not offending:
-                raise RuntimeError(
+                raise CheckpointReadError(
                     f'Checkpoint {filename} could not be read as a torch checkpoint: {err}'
                 ) from err
             raise UnsafeCheckpointError(_unsafe_message(filename, offending)) from err
         except (RuntimeError, EOFError) as err:  # truncated zip, empty file, ...
-            raise RuntimeError(
+            raise CheckpointReadError(
                 f'Checkpoint {filename} could not be read as a torch checkpoint: {err}'
+            ) from err
+        except Exception as err:  # e.g. a text file starting with a pickle opcode byte
+            raise CheckpointReadError(
+                f'Checkpoint {filename} is not a torch checkpoint (reading it failed with '
+                f'{type(err).__name__}: {err}); give a .pth file saved by torch.save'
             ) from err
 
 
@@ -198,7 +207,12 @@ def _load_safetensors(filename: str, map_location: Any) -> dict[str, torch.Tenso
         raise TypeError(
             f'Loading {filename}: a .safetensors file takes map_location as a device string '
             f'or torch.device, got {map_location!r}')
-    return load_file(filename, device=device)
+    try:
+        return load_file(filename, device=device)
+    except Exception as err:  # safetensors raises its own SafetensorError
+        raise CheckpointReadError(
+            f'Checkpoint {filename} is not a valid .safetensors file ({err}); a torch .pth '
+            'file renamed to .safetensors must keep its .pth name') from err
 
 
 def offline_message(url: str) -> str:

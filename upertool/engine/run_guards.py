@@ -13,13 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from upertool.checkpoint.resume import ResumeError
+from upertool.checkpoint.safe_load import (
+    CheckpointReadError,
+    OfflineCheckpointError,
+    UnsafeCheckpointError,
+)
 from upertool.checkpoint.strict_load import CheckpointMismatchError
 from upertool.engine.config_checks import ConfigError, check_run_config
 from upertool.engine.hooks import DivergenceError, ensure_robustness_hooks
 
 # Errors whose message is the whole story; anything else keeps its traceback.
 CLEAR_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointMismatchError, ConfigError, DivergenceError, ResumeError)
+    CheckpointMismatchError, CheckpointReadError, ConfigError, DivergenceError,
+    OfflineCheckpointError, ResumeError, UnsafeCheckpointError)
 
 
 def prepare_training(cfg: Any, nonfinite_policy: str | None = None) -> None:
