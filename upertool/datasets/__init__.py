@@ -1,6 +1,7 @@
 """Datasets (registered in DATASETS) and their transforms (registered in TRANSFORMS)."""
 from .ade import ADE20KDataset
 from .base import BaseSegDataset
+from .broden import BrodenPlusDataset, LoadBrodenAnnotations
 from .cityscapes import CityscapesDataset
 from .coco_stuff import COCOStuffDataset
 from .folder import FolderSegDataset
@@ -29,7 +30,8 @@ __all__ = [
     'LoadAnnotations', 'LoadImageFromFile', 'LoadImageFromNDArray', 'PackSegInputs', 'Pad',
     'PhotoMetricDistortion', 'RandomCrop', 'RandomFlip', 'RandomResize', 'Resize',
     'ResizeToMultiple', 'TestTimeAug', 'COCOStuffDataset', 'FolderSegDataset', 'PascalVOCDataset',
-    'MultiSourceDataset', 'SourceBatchSampler', 'SyntheticMultiTaskDataset'
+    'MultiSourceDataset', 'SourceBatchSampler', 'SyntheticMultiTaskDataset', 'BrodenPlusDataset',
+    'LoadBrodenAnnotations'
 ]
 
 # mmsegmentation names that upertool leaves out raise an ImportError that says what to use.

@@ -3,7 +3,8 @@
 Each source is a dataset plus the tasks it annotates. Samples carry `source` and `tasks`
 in their metainfo; annotations of tasks a source does not declare are dropped from its
 data infos (never loaded), and a declared task whose annotation a sample lacks is an
-error, so each batch's losses are exactly its source's tasks. Train it with
+error (a part path of None is allowed: that image's parts are not annotated, every
+group invalid), so each batch's losses are exactly its source's tasks. Train it with
 `SourceBatchSampler`, which keeps every batch within one source.
 """
 from __future__ import annotations
@@ -107,7 +108,8 @@ class MultiSourceDataset:
             if task not in tasks:
                 for key in keys:
                     info.pop(key, None)
-            elif info.get(_REQUIRED_KEY[task]) is None:
+            elif _REQUIRED_KEY[task] not in info or (
+                    task != 'part' and info[_REQUIRED_KEY[task]] is None):
                 raise ValueError(f'MultiSourceDataset: source {name!r} declares task {task!r} '
                                  f'but sample {info.get("img_path")!r} has no '
                                  f'{_REQUIRED_KEY[task]}')
