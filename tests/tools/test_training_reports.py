@@ -81,18 +81,19 @@ def test_validation_loss_is_logged_and_plotted(run, tmp_path):
             record['val/decode.loss_ce'] + record['val/aux.loss_ce'], rel=1e-5)
     assert 'val/loss: ' in run['output']
     out = tmp_path / 'curves.png'
-    printed = helpers.run_tool(['tools/analysis/analyze_logs.py', 'plot_curve',
-                                str(run['work']), '--keys', 'loss', 'val/loss', 'mIoU',
-                                '--legend', 'tiny', '--out', str(out)])
-    assert 'wrote' in printed
+    helpers.load_tool('tools/analysis/analyze_logs.py').main([
+        'plot_curve', str(run['work']), '--keys', 'loss', 'val/loss', 'mIoU', '--legend', 'tiny',
+        '--out', str(out)])
     helpers.check_png(out, (500, 700), (900, 1000), min_coloured=0.001)
 
 
 def test_confusion_matrix_matches_test_tool_and_pred_dir(run, tmp_path):
     ckpt = str(run['work'] / 'iter_4.pth')
-    out = tmp_path / 'cm'
+    out, masks = tmp_path / 'cm', tmp_path / 'masks'
+    # the masks are what tools/test.py --out writes (the same IoUMetric output_dir switch)
     printed = helpers.run_tool(['tools/analysis/confusion_matrix.py', run['config'], ckpt,
-                                '--out-dir', str(out), '--cfg-options', *run['options']])
+                                '--out-dir', str(out), '--cfg-options', *run['options'],
+                                f'test_evaluator.output_dir={masks}'])
     matrix, classes = read_confusion_csv(str(out / 'confusion_matrix.csv'))
     assert classes == CLASSES and matrix.sum() == 4 * 32 * 32
     table = helpers.printed_per_class(printed, CLASSES)
@@ -106,20 +107,16 @@ def test_confusion_matrix_matches_test_tool_and_pred_dir(run, tmp_path):
     for name in ('confusion_matrix.png', 'per_class_iou.png'):
         helpers.check_png(out / name, (300, 200), (1200, 1000))
 
-    # the same matrix from the masks tools/test.py writes, without the model
-    masks = tmp_path / 'masks'
-    helpers.run_tool(['tools/test.py', run['config'], ckpt, '--work-dir', str(tmp_path / 't'),
-                      '--out', str(masks), '--cfg-options', *run['options']])
+    # the same matrix from the written masks, without the model
     from_masks = tmp_path / 'from_masks'
-    helpers.run_tool(['tools/analysis/confusion_matrix.py', run['config'], '--pred-dir',
-                      str(masks), '--out-dir', str(from_masks), '--normalize', '--top-k', '3',
-                      '--cfg-options', *run['options']])
+    tool = helpers.load_tool('tools/analysis/confusion_matrix.py')
+    tool.main([run['config'], '--pred-dir', str(masks), '--out-dir', str(from_masks),
+               '--normalize', '--top-k', '3', '--cfg-options', *run['options']])
     again, _ = read_confusion_csv(str(from_masks / 'confusion_matrix.csv'))
     np.testing.assert_array_equal(again, matrix)
     helpers.check_png(from_masks / 'confusion_matrix.png', (250, 200), (900, 900))
 
     # a missing and a resized prediction: named, and nothing written
-    tool = helpers.load_tool('tools/analysis/confusion_matrix.py')
     broken = tmp_path / 'broken'
     shutil.copytree(masks, broken)
     first, second = sorted(broken.glob('*.png'))[:2]
