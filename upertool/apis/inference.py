@@ -160,6 +160,8 @@ def _check_image(img: Any) -> dict:
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError('inference_model: arrays must be (H, W, 3) uint8 BGR as cv2 reads '
                              f'them, got {img.shape} {img.dtype}')
+        if img.size == 0:
+            raise ValueError(f'inference_model: the image array is empty ({img.shape})')
         return dict(img=img)
     if isinstance(img, (str, Path)):
         if not osp.isfile(img):

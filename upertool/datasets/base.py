@@ -10,6 +10,7 @@ from mmengine.dataset import BaseDataset
 
 from upertool.registry import DATASETS, TRANSFORMS
 
+from .file_scan import list_files
 from .sample_checks import check_samples
 
 
@@ -158,6 +159,8 @@ class BaseSegDataset(BaseDataset):
 
     def _list_files(self, folder: str) -> list[str]:
         """All files under ``folder``, recursively, as sorted relative paths."""
+        if self.backend_args is None and osp.isdir(folder):
+            return list_files(folder)  # a symlink loop is named, not followed forever
         return sorted(fileio.list_dir_or_file(
             folder, list_dir=False, recursive=True, backend_args=self.backend_args))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from collections.abc import Sequence
 from typing import Any
@@ -61,6 +62,21 @@ def _check_meta(meta: dict, source: str) -> None:
             or not all(len(c) == 3 and all(0 <= int(v) <= 255 for v in c) for c in palette)):
         raise ValueError(f'FolderSegDataset: palette from {source} must give one [R, G, B] '
                          f'(0-255) per class ({len(classes)}), got {palette!r}')
+
+
+def index_mask_folder(ann_dir: str) -> str:
+    """Where decoded colour masks go: `<ann_dir>_index` beside the masks, or a cache folder
+    (`~/.cache/upertool/index_masks/<hash>`) when the data folder is read-only."""
+    beside = ann_dir.rstrip('/\\') + '_index'
+    target = beside if osp.isdir(beside) else osp.dirname(osp.abspath(beside))
+    if os.access(target, os.W_OK):
+        return beside
+    import hashlib
+
+    from .sample_checks import cache_root
+
+    digest = hashlib.sha1(osp.abspath(ann_dir).encode()).hexdigest()[:12]
+    return osp.join(osp.dirname(cache_root()), 'index_masks', digest)
 
 
 @DATASETS.register_module()
@@ -195,7 +211,7 @@ class FolderSegDataset(BaseSegDataset):
                 raise ValueError(f'FolderSegDataset: {len(color)} mask(s) are RGB colour images '
                                  f'(e.g. {osp.join(ann_dir, color[0])!r}); decoding them needs '
                                  'the class colours: give "palette" in meta_file or metainfo')
-            out_dir = self.index_mask_dir or ann_dir.rstrip('/\\') + '_index'
+            out_dir = self.index_mask_dir or index_mask_folder(ann_dir)
             print_log(f'FolderSegDataset: decoding {len(color)} colour mask(s) into {out_dir}',
                       logger='current')
             decoded = convert_color_masks(ann_dir, color, out_dir, self._given_palette,

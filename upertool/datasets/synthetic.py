@@ -43,6 +43,40 @@ def _write_mask(mask: np.ndarray, path: str) -> None:
     img.save(path, optimize=False)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(parent: str, name: str, max_age_s: float = 3600.) -> list[str]:
+    """Remove `.<name>.tmp-<pid>-*` folders of generations whose process is gone (killed).
+
+    Folders without a pid (older versions) are removed once older than `max_age_s`; a live
+    process's folder is left alone, as another process may be generating right now.
+    """
+    removed = []
+    prefix = f'.{name}.tmp-'
+    for entry in os.listdir(parent) if osp.isdir(parent) else []:
+        if not entry.startswith(prefix):
+            continue
+        path = osp.join(parent, entry)
+        pid = entry[len(prefix):].split('-', 1)[0]
+        stale = (not _alive(int(pid))) if pid.isdigit() else (
+            time.time() - osp.getmtime(path) > max_age_s)
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        print_log(f'SyntheticShapesDataset: removed {len(removed)} unfinished generation(s) of '
+                  f'killed runs: {removed}', logger='current')
+    return removed
+
+
 def generate_synthetic_shapes(root: str, params: dict, log_every: int = 500) -> None:
     """Write the train and val splits for ``params`` to ``root`` (which must not exist).
 
@@ -55,7 +89,8 @@ def generate_synthetic_shapes(root: str, params: dict, log_every: int = 500) -> 
     generator = ShapeSceneGenerator(**gen_args)
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-', dir=parent)
+    remove_stale_temporaries(parent, osp.basename(root))
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.tmp-{os.getpid()}-', dir=parent)
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
         total = params['num_train'] + params['num_val']

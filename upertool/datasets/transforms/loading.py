@@ -107,6 +107,8 @@ class LoadImageFromNDArray(LoadImageFromFile):
             raise TypeError('LoadImageFromNDArray expects results["img"] to be an (H, W) or '
                             f'(H, W, C) numpy array, got {type(img).__name__} '
                             f'{getattr(img, "shape", "")}')
+        if img.size == 0:
+            raise ValueError(f'LoadImageFromNDArray: the image array is empty ({img.shape})')
         if self.to_float32:
             img = img.astype(np.float32)
         results['img_path'] = None
