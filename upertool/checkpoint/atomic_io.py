@@ -28,6 +28,18 @@ def temporary_name(path: str) -> str:
     return osp.join(folder, f'.{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}')
 
 
+def target_of_temporary(path: str) -> str | None:
+    """The file a temporary of `temporary_name` was going to become, else None."""
+    folder, name = osp.split(path)
+    if not name.startswith('.') or TMP_MARK not in name:
+        return None
+    target, _, tail = name[1:].rpartition(TMP_MARK)
+    pid, _, token = tail.partition('-')
+    if not (target and pid.isdigit() and len(token) == 8):
+        return None
+    return osp.join(folder, target)
+
+
 def stale_temporaries(path: str) -> list[str]:
     """Temporary files left beside `path` by writes that never finished (a killed process)."""
     folder, name = osp.split(path)
@@ -50,8 +62,8 @@ def fsync_folder(folder: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = 'wb',
-                encoding: str | None = None) -> Iterator[IO[Any]]:
+def atomic_open(path: str | os.PathLike, mode: str = 'wb', encoding: str | None = None,
+                durable: bool = True) -> Iterator[IO[Any]]:
     """Open `path` for writing; the content appears at `path` only when the block succeeds.
 
     Leftover temporaries of earlier, killed writes to the same `path` are removed first. On an
@@ -61,6 +73,10 @@ def atomic_open(path: str | os.PathLike, mode: str = 'wb',
         path: Target file; its folder is created if missing.
         mode: 'wb' or 'w' (text).
         encoding: Text encoding for mode 'w' (default utf-8).
+        durable: fsync the file and its folder, and first remove leftovers of killed writes
+            (checkpoints). False for bulk outputs that can be regenerated (converted labels:
+            thousands of files per folder): neither fsync nor the folder scan, and a crash may
+            lose the new content but still never leaves a half-written file.
 
     Yields:
         The open temporary file.
@@ -71,7 +87,7 @@ def atomic_open(path: str | os.PathLike, mode: str = 'wb',
     folder = osp.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    for leftover in stale_temporaries(path):
+    for leftover in stale_temporaries(path) if durable else ():
         with contextlib.suppress(OSError):
             os.remove(leftover)
     tmp = temporary_name(path)
@@ -81,7 +97,8 @@ def atomic_open(path: str | os.PathLike, mode: str = 'wb',
         with os.fdopen(fd, mode, encoding=None if mode == 'wb' else encoding or 'utf-8') as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -90,7 +107,8 @@ def atomic_open(path: str | os.PathLike, mode: str = 'wb',
         if full is not None:
             raise full from err
         raise
-    fsync_folder(folder)
+    if durable:
+        fsync_folder(folder)
 
 
 def _disk_full_error(err: BaseException, path: str) -> OSError | None:

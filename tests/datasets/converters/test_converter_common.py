@@ -43,7 +43,8 @@ def test_check_output_folder(tmp_path):
     check_output_folder(str(out), lambda rel: False, 'tool')  # missing: fine
     out.mkdir()
     (out / 'a_ours.png').write_bytes(b'')
-    (out / 'a_ours.png.123.0123abcd.tmp').write_bytes(b'')  # left by a killed run
+    (out / 'a_ours.png.123.0123abcd.tmp').write_bytes(b'')  # left by a killed run (old name)
+    (out / '.a_ours.png.tmp-123-0123abcd').write_bytes(b'')  # and by atomic_open
     check_output_folder(str(out), lambda rel: rel.endswith('_ours.png'), 'tool')
     (out / 'deep').mkdir()
     (out / 'deep' / 'holiday.jpg').write_bytes(b'')

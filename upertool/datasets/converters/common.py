@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import os.path as osp
 import re
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +14,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from upertool.checkpoint.atomic_io import atomic_open, target_of_temporary
+
 Log = Callable[[str], None]
 Palette = Sequence[Sequence[int]]
 
-# Temporary files of `write_if_changed` ('<name>.<pid>.<8 hex>.tmp'); a run that was killed
-# leaves them behind, and they must not make the next run refuse its own folder.
-_TMP_RE = re.compile(r'(.+)\.\d+\.[0-9a-f]{8}\.tmp$')
+# Temporary files that a killed run leaves behind must not make the next run refuse its own
+# folder: `atomic_open`'s ('.<name>.tmp-<pid>-<8 hex>', removed by the next write of <name>)
+# and those of earlier versions of `write_if_changed` ('<name>.<pid>.<8 hex>.tmp').
+_OLD_TMP_RE = re.compile(r'(.+)\.\d+\.[0-9a-f]{8}\.tmp$')
+
+
+def _temporary_target(rel: str) -> str | None:
+    old = _OLD_TMP_RE.match(rel)
+    return old.group(1) if old is not None else target_of_temporary(rel)
 
 
 @dataclass
@@ -69,17 +76,8 @@ def write_if_changed(path: str, data: bytes) -> bool:
                 return False
     except FileNotFoundError:
         pass
-    folder = osp.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp'
-    try:
-        with open(tmp, 'xb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'wb', durable=False) as f:
+        f.write(data)
     return True
 
 
@@ -118,8 +116,8 @@ def check_output_folder(folder: str, is_ours: Callable[[str], bool], tool: str) 
     for dirpath, _, filenames in os.walk(folder):
         for name in sorted(filenames):
             rel = osp.relpath(osp.join(dirpath, name), folder)
-            tmp = _TMP_RE.match(rel)
-            if is_ours(rel) or (tmp is not None and is_ours(tmp.group(1))):
+            target = _temporary_target(rel)
+            if is_ours(rel) or (target is not None and is_ours(target)):
                 continue
             unrelated.append(rel)
     if unrelated:
