@@ -14,12 +14,15 @@ and the loss is `loss_weight * sum_g loss_g` (a sum over groups, not a mean).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from upertool.registry import MODELS
+
+from .base import BaseLoss
 
 
 def part_groups_slices(num_parts: Sequence[int]) -> list[slice]:
@@ -65,8 +68,11 @@ def part_loss(part_logits: Tensor, part_label: Tensor, object_label: Tensor, val
 
 
 @MODELS.register_module()
-class PartLoss(nn.Module):
+class PartLoss(BaseLoss):
     """`part_loss` with a weight, for UPPHead's part branch.
+
+    Its reduction is fixed by the reference (a sum over groups of per-group means), so
+    `reduction_override` accepts only 'mean'.
 
     Args:
         loss_weight: multiplier (the paper's 0.5).
@@ -74,16 +80,14 @@ class PartLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 0.5, loss_name: str = 'loss_part') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
+        super().__init__(reduction='mean', loss_weight=loss_weight, loss_name=loss_name)
 
     def forward(self, part_logits: Tensor, part_label: Tensor, object_label: Tensor,
                 valid: Tensor, group_objects: Sequence[int], group_sizes: Sequence[int],
-                ignore_index: int = 255) -> Tensor:
+                ignore_index: int = 255, reduction_override: str | None = None,
+                **unknown: Any) -> Tensor:
+        if self.call_reduction(reduction_override, unknown) != 'mean':
+            raise ValueError(f'PartLoss: the part loss has one reduction (the reference\'s '
+                             f'per-group means, summed), got {reduction_override!r}')
         return self.loss_weight * part_loss(part_logits, part_label, object_label, valid,
                                             group_objects, group_sizes, ignore_index)
