@@ -10,6 +10,14 @@ from mmengine.registry import Registry
 from mmengine.structures import PixelData
 from torch import nn
 
+
+@pytest.fixture(autouse=True)
+def upertool_scope():
+    """Build from upertool's registries whatever default scope an earlier test left behind."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('upertool'):
+        yield
+
 T = torch.tensor
 
 

@@ -6,6 +6,14 @@ from upertool.models import FCNHead
 from upertool.models.decode_heads.decode_head import BaseDecodeHead
 
 
+@pytest.fixture(autouse=True)
+def upertool_scope():
+    """Build from upertool's registries whatever default scope an earlier test left behind."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('upertool'):
+        yield
+
+
 class Identity(BaseDecodeHead):
     def forward(self, inputs):
         return self._transform_inputs(inputs)

@@ -8,6 +8,14 @@ from mmengine.structures import PixelData
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
+
+@pytest.fixture(autouse=True)
+def upertool_scope():
+    """Build from upertool's registries whatever default scope an earlier test left behind."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('upertool'):
+        yield
+
 BN = dict(type='BN')
 FEATS = [torch.randn(2, 4, 16, 16), torch.randn(2, 6, 8, 8), torch.randn(2, 8, 4, 4),
          torch.randn(2, 10, 4, 4)]

@@ -8,6 +8,14 @@ from upertool.models import EncoderDecoder
 from upertool.models.decode_heads import BaseDecodeHead
 
 
+@pytest.fixture(autouse=True)
+def upertool_scope():
+    """Build from upertool's registries whatever default scope an earlier test left behind."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('upertool'):
+        yield
+
+
 class SilentBackbone(nn.Module):
     """Two levels of 8 and 16 channels, and no `out_channels` attribute (as many research repos)."""
 
