@@ -218,3 +218,33 @@ def test_swin_custom_keys_exempt_norms_and_position_tables():
         (param,) = group['params']
         assert group['lr'] == pytest.approx(6e-5)
         assert group['weight_decay'] == (0.0 if id(param) in exempt else 0.01)
+
+
+class _TwoBlockBackbone(nn.Module):
+    """A backbone that declares its own layer groups, whatever its class name."""
+
+    DECAY_TYPES = ('layer_wise',)
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(2, 2)
+        self.block = nn.Linear(2, 2)
+
+    def decay_layer_id(self, name, num_layers, decay_type):
+        return 0 if name.startswith('stem.') else 1
+
+
+class _Segmentor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = _TwoBlockBackbone()
+        self.head = nn.Linear(2, 1)
+
+
+def test_groups_come_from_what_the_backbone_declares():
+    model = _Segmentor()
+    settings = _settings(_build(model, dict(decay_rate=RATE, num_layers=1)), model)
+    # ids 0, 1 (backbone), 2 (after it): lr scales RATE**2, RATE, 1
+    assert settings['backbone.stem.weight'][0] == pytest.approx(BASE_LR * RATE**2)
+    assert settings['backbone.block.weight'][0] == pytest.approx(BASE_LR * RATE)
+    assert settings['head.weight'][0] == pytest.approx(BASE_LR)

@@ -13,19 +13,19 @@ no weight decay. Config, as mmsegmentation's ConvNeXt configs write it::
         paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise', num_layers=6),
         constructor='LearningRateDecayOptimizerConstructor')
 
-Layer ids follow mmsegmentation's `layer_decay_optimizer_constructor.py`:
-
-- ConvNeXt, 'layer_wise' (`max_id = num_layers`): `downsample_layers.0` 0, `.1` 2, `.2` 3,
-  `.3` max_id; `stages.0` 1, `stages.1` 2, `stages.2.<block>` 3 + block // 3, `stages.3` max_id;
-  anything else max_id + 1.
-- ConvNeXt, 'stage_wise': `downsample_layers` 0, `stages.i` i + 1, anything else
-  num_layers + 1.
-- ViT ('layer_wise' or 'layer_wise_vit'): `cls_token`, `mask_token`, `pos_embed`, `patch_embed`
-  0, `layers.i` i + 1, anything else num_layers + 1.
+Each backbone declares its own layer groups (as timm's `group_matcher` does): the decay types
+it supports in `DECAY_TYPES` and `decay_layer_id(name, num_layers, decay_type)` for the
+parameters under it; everything after the backbone (neck, heads) is layer num_layers + 1. The
+rules are mmsegmentation's `layer_decay_optimizer_constructor.py`, next to each model:
+`ConvNeXt.decay_layer_id` ('layer_wise': downsample_layers.0 0, .1 2, .2 3, .3 num_layers;
+stages.0 1, stages.1 2, stages.2.<block> 3 + block // 3, stages.3 num_layers; 'stage_wise':
+downsample_layers 0, stages.i i + 1) and `VisionTransformer.decay_layer_id` (tokens and
+patch_embed 0, layers.i i + 1). A backbone that declares none is refused with its name.
 
 Differences from mmsegmentation, on purpose:
-- ViT rules also apply to upertool's (mmsegmentation's) `VisionTransformer`, not only to
-  backbones named BEiT/MAE (mmsegmentation raises NotImplementedError for it).
+- ViT rules apply to upertool's (mmsegmentation's) `VisionTransformer` (and its subclasses),
+  chosen by what the backbone declares, not by a substring of its class name (mmsegmentation
+  matches 'BEiT'/'MAE' and raises NotImplementedError for VisionTransformer).
 - mmsegmentation means to exempt `pos_embed` and `cls_token` from weight decay but compares
   them with prefixed names (`backbone.pos_embed`), so the exemption never fires; here it does
   (for `cls_token`, `mask_token`, `pos_embed` of the backbone). ConvNeXt has none of them, so
@@ -48,66 +48,8 @@ from upertool.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 DECAY_TYPES = ('layer_wise', 'layer_wise_vit', 'stage_wise')
 PARAMWISE_KEYS = ('decay_rate', 'decay_type', 'num_layers')
-# Backbone class names (substrings, as mmsegmentation matches them) and the rules they take.
-CONVNEXT_NAMES = ('ConvNeXt',)
-VIT_NAMES = ('VisionTransformer', 'BEiT', 'MAE')
+# Never weight-decayed where a backbone has them (ViT's); ConvNeXt has none.
 TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
-
-
-def get_layer_id_for_convnext(var_name: str, max_layer_id: int) -> int:
-    """Layer id of a ConvNeXt model parameter for 'layer_wise' decay.
-
-    Args:
-        var_name: Parameter name in the segmentor, e.g. 'backbone.stages.2.7.gamma'.
-        max_layer_id: `paramwise_cfg['num_layers']`.
-    """
-    parts = var_name.split('.')
-    if var_name in tuple(f'backbone.{t}' for t in TOKEN_NAMES):
-        return 0
-    if var_name.startswith('backbone.downsample_layers.'):
-        return {0: 0, 1: 2, 2: 3}.get(int(parts[2]), max_layer_id)
-    if var_name.startswith('backbone.stages.'):
-        stage, block = int(parts[2]), int(parts[3])
-        if stage == 0:
-            return 1
-        if stage == 1:
-            return 2
-        if stage == 2:
-            return 3 + block // 3
-        return max_layer_id
-    return max_layer_id + 1
-
-
-def get_stage_id_for_convnext(var_name: str, max_stage_id: int) -> int:
-    """Stage id of a ConvNeXt model parameter for 'stage_wise' decay.
-
-    Args:
-        var_name: Parameter name in the segmentor.
-        max_stage_id: `paramwise_cfg['num_layers'] + 2`.
-    """
-    if var_name in tuple(f'backbone.{t}' for t in TOKEN_NAMES):
-        return 0
-    if var_name.startswith('backbone.downsample_layers.'):
-        return 0
-    if var_name.startswith('backbone.stages.'):
-        return int(var_name.split('.')[2]) + 1
-    return max_stage_id - 1
-
-
-def get_layer_id_for_vit(var_name: str, max_layer_id: int) -> int:
-    """Layer id of a ViT model parameter (`backbone.layers.i` are the encoder layers).
-
-    Args:
-        var_name: Parameter name in the segmentor.
-        max_layer_id: `paramwise_cfg['num_layers'] + 2`.
-    """
-    if var_name in tuple(f'backbone.{t}' for t in TOKEN_NAMES):
-        return 0
-    if var_name.startswith('backbone.patch_embed.'):
-        return 0
-    if var_name.startswith('backbone.layers.'):
-        return int(var_name.split('.')[2]) + 1
-    return max_layer_id - 1
 
 
 def _is_no_decay(name: str, param: nn.Parameter) -> bool:
@@ -168,19 +110,20 @@ class LearningRateDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise ValueError(f'{type(self).__name__} needs a segmentor with a `backbone`, got '
                              f'{type(module).__name__}')
         kind = type(backbone).__name__
-        is_convnext = any(n in kind for n in CONVNEXT_NAMES)
-        is_vit = any(n in kind for n in VIT_NAMES)
-        num_layers = self.num_layers
-        if self.decay_type == 'stage_wise' and is_convnext:
-            return lambda name: get_stage_id_for_convnext(name, num_layers + 2)
-        if self.decay_type != 'stage_wise' and is_convnext:
-            return lambda name: get_layer_id_for_convnext(name, num_layers)
-        if self.decay_type != 'stage_wise' and is_vit:
-            return lambda name: get_layer_id_for_vit(name, num_layers + 2)
-        supported = ('ConvNeXt (layer_wise, stage_wise), VisionTransformer/BEiT/MAE '
-                     '(layer_wise)')
-        raise NotImplementedError(f'{type(self).__name__}: decay_type={self.decay_type!r} is not '
-                                  f'defined for a {kind} backbone; supported: {supported}')
+        if self.decay_type not in getattr(backbone, 'DECAY_TYPES', ()):
+            declared = getattr(backbone, 'DECAY_TYPES', ()) or 'none'
+            raise NotImplementedError(
+                f'{type(self).__name__}: decay_type={self.decay_type!r} is not defined for a '
+                f'{kind} backbone (it declares: {declared}); a backbone declares its layer '
+                'groups with DECAY_TYPES and decay_layer_id(name, num_layers, decay_type), as '
+                'ConvNeXt (layer_wise, stage_wise) and VisionTransformer (layer_wise) do')
+        num_layers, decay_type = self.num_layers, self.decay_type
+
+        def layer_id(name: str) -> int:
+            if name.startswith('backbone.'):
+                return backbone.decay_layer_id(name[len('backbone.'):], num_layers, decay_type)
+            return num_layers + 1
+        return layer_id
 
     def add_params(self, params: list[dict], module: nn.Module, prefix: str = '',
                    is_dcn_module: int | float | None = None) -> None:

@@ -299,3 +299,27 @@ class ConvNeXt(BaseModule):
                 else:
                     outs.append(norm(x))
         return tuple(outs)
+
+    # Layer groups for layer-wise learning-rate decay (LearningRateDecayOptimizerConstructor
+    # reads these; mmsegmentation's ConvNeXt rules, layer_decay_optimizer_constructor.py).
+    DECAY_TYPES = ('layer_wise', 'stage_wise')
+
+    def decay_layer_id(self, name: str, num_layers: int, decay_type: str) -> int:
+        """Layer id (0 = input side .. num_layers + 1 = after the backbone) of a parameter.
+
+        Args:
+            name: parameter name within this backbone, e.g. 'stages.2.7.gamma'.
+            num_layers: `paramwise_cfg.num_layers` (6 for tiny, 12 for larger, as mmseg).
+            decay_type: one of `DECAY_TYPES`.
+        """
+        parts = name.split('.')
+        if decay_type == 'stage_wise':
+            if parts[0] == 'downsample_layers':
+                return 0
+            return int(parts[1]) + 1 if parts[0] == 'stages' else num_layers + 1
+        if parts[0] == 'downsample_layers':
+            return {0: 0, 1: 2, 2: 3}.get(int(parts[1]), num_layers)
+        if parts[0] == 'stages':
+            stage, block = int(parts[1]), int(parts[2])
+            return {0: 1, 1: 2, 2: 3 + block // 3}.get(stage, num_layers)
+        return num_layers + 1

@@ -302,3 +302,17 @@ class VisionTransformer(BaseModule):
             if i in self.out_indices:
                 outs.append(self._output(x, hw_shape))
         return tuple(outs)
+
+    # Layer groups for layer-wise learning-rate decay (LearningRateDecayOptimizerConstructor
+    # reads these; mmsegmentation's BEiT/MAE rules, which fit this ViT's names).
+    DECAY_TYPES = ('layer_wise', 'layer_wise_vit')
+    TOKEN_NAMES = ('cls_token', 'mask_token', 'pos_embed')
+
+    def decay_layer_id(self, name: str, num_layers: int, decay_type: str) -> int:
+        """Layer id (0 = tokens and patch embedding, i + 1 = encoder layer i, num_layers + 1 =
+        after the backbone) of the parameter `name` within this backbone."""
+        if name in self.TOKEN_NAMES or name.startswith('patch_embed.'):
+            return 0
+        if name.startswith('layers.'):
+            return int(name.split('.')[1]) + 1
+        return num_layers + 1
