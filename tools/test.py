@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 from upertool.checkpoint.strict_load import check_checkpoint_fits
 from upertool.engine.cli import add_common_args, close_distributed, load_config
 from upertool.engine.precision import PRECISIONS
-from upertool.engine.run_guards import clear_errors, prepare_testing
+from upertool.engine.run_guards import clear_errors, folder_lock, prepare_testing
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,10 +79,11 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
     with clear_errors():
         prepare_testing(cfg)
-        runner = Runner.from_cfg(cfg)
-        if not args.allow_partial_checkpoint:
-            check_checkpoint_fits(runner.model, args.checkpoint)  # before mmengine's lax load
-        runner.test()
+        with folder_lock(args.out, 'writing predicted masks'):  # one run per --out folder
+            runner = Runner.from_cfg(cfg)
+            if not args.allow_partial_checkpoint:
+                check_checkpoint_fits(runner.model, args.checkpoint)  # before mmengine's lax load
+            runner.test()
     close_distributed()
 
 

@@ -5,7 +5,7 @@ from mmengine.runner import Runner
 
 from upertool.engine.analysis_switches import add_analysis_args, apply_analysis_args
 from upertool.engine.cli import add_common_args, close_distributed, enable_amp, load_config
-from upertool.engine.run_guards import clear_errors, prepare_training
+from upertool.engine.run_guards import clear_errors, folder_lock, prepare_training
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,8 +32,9 @@ def main() -> None:
         cfg.resume = args.resume
         apply_analysis_args(cfg, args)
         prepare_training(cfg, nonfinite_policy=args.on_nonfinite)
-        runner = Runner.from_cfg(cfg)
-        runner.train()
+        with folder_lock(cfg.work_dir, 'training'):  # one run per work dir
+            runner = Runner.from_cfg(cfg)
+            runner.train()
     close_distributed()
 
 

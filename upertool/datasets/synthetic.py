@@ -43,7 +43,8 @@ def _write_mask(mask: np.ndarray, path: str) -> None:
     img.save(path, optimize=False)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,7 +67,7 @@ def remove_stale_temporaries(parent: str, name: str, max_age_s: float = 3600.) -
             continue
         path = osp.join(parent, entry)
         pid = entry[len(prefix):].split('-', 1)[0]
-        stale = (not _alive(int(pid))) if pid.isdigit() else (
+        stale = (not pid_alive(int(pid))) if pid.isdigit() else (
             time.time() - osp.getmtime(path) > max_age_s)
         if stale:
             shutil.rmtree(path, ignore_errors=True)

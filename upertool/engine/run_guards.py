@@ -9,6 +9,7 @@ traceback through mmengine.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,21 +22,31 @@ from upertool.checkpoint.safe_load import (
 from upertool.checkpoint.strict_load import CheckpointMismatchError
 from upertool.engine.config_checks import ConfigError, check_run_config
 from upertool.engine.hooks import DivergenceError, ensure_robustness_hooks
+from upertool.engine.run_lock import RunLock, RunLockedError, install_unique_log_dir
 
 # Errors whose message is the whole story; anything else keeps its traceback.
 CLEAR_ERRORS: tuple[type[BaseException], ...] = (
     CheckpointMismatchError, CheckpointReadError, ConfigError, DivergenceError,
-    OfflineCheckpointError, ResumeError, UnsafeCheckpointError)
+    OfflineCheckpointError, ResumeError, RunLockedError, UnsafeCheckpointError)
 
 
 def prepare_training(cfg: Any, nonfinite_policy: str | None = None) -> None:
     check_run_config(cfg, training=True)
     ensure_robustness_hooks(cfg, nonfinite_policy=nonfinite_policy, training=True)
+    install_unique_log_dir()
 
 
 def prepare_testing(cfg: Any) -> None:
     check_run_config(cfg, training=False)
     ensure_robustness_hooks(cfg, training=False)
+    install_unique_log_dir()
+
+
+def folder_lock(folder: str | None, purpose: str) -> contextlib.AbstractContextManager:
+    """`RunLock(folder)` on the main process (rank 0); nothing elsewhere or without a folder."""
+    if not folder or int(os.environ.get('RANK', '0')) != 0:
+        return contextlib.nullcontext()
+    return RunLock(folder, purpose)
 
 
 @contextlib.contextmanager
