@@ -47,7 +47,8 @@ def make_images(folder: str, count: int, size: int, seed: int = 0, prefix: str =
                 cv2.circle(image, centre, radius, colour, -1)
             else:
                 cv2.rectangle(image, centre, (centre[0] + radius, centre[1] + radius), colour, -1)
-        cv2.imwrite(os.path.join(folder, f'{prefix}{k:05d}.jpg'), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(os.path.join(folder, f'{prefix}{k:05d}.jpg'), image,
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
 def pure_model_seconds(model: torch.nn.Module, size: int, runs: int) -> list[float]:

@@ -108,14 +108,6 @@ def _convert_hf_folder(folder: str) -> tuple[Config, None, dict[str, torch.Tenso
     return config, None, result.state_dict
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
-
-
 def input_size(cfg: Config) -> tuple[int, int] | None:
     """The training crop (data_preprocessor.size), the size the model was trained at."""
     size = (cfg.get('model') or {}).get('data_preprocessor', {}).get('size')
@@ -152,6 +144,7 @@ def save_model(model: nn.Module, out_dir: str | os.PathLike,
             checkpoint's meta (`metrics`), if any.
     """
     from safetensors.torch import save as save_safetensors
+
     from upertool.convert.config_writer import format_config
     model = getattr(model, 'module', model)
     cfg = getattr(model, 'cfg', None)
@@ -160,15 +153,14 @@ def save_model(model: nn.Module, out_dir: str | os.PathLike,
     out_dir = os.fspath(out_dir)
     meta = dict(model.dataset_meta)
     check_classes(meta, int(getattr(model, 'num_classes', 0)), 'save_model')
-    variables = dict(default_scope=cfg.get('default_scope', 'upertool'),
-                     model=_plain(cfg.model.to_dict() if hasattr(cfg.model, 'to_dict')
-                                  else cfg.model),
-                     test_pipeline=_plain(list(cfg.get('test_pipeline', DEFAULT_TEST_PIPELINE))),
+    plain = cfg.to_dict()  # ConfigDicts as plain dicts, for the config writer
+    variables = dict(default_scope=plain.get('default_scope', 'upertool'), model=plain['model'],
+                     test_pipeline=plain.get('test_pipeline', DEFAULT_TEST_PIPELINE),
                      dataset_meta=dict(classes=list(meta['classes']),
                                        palette=[list(map(int, c)) for c in meta['palette']]))
     for key in ('tta_pipeline', 'tta_model'):
-        if key in cfg:
-            variables[key] = _plain(cfg[key])
+        if key in plain:
+            variables[key] = plain[key]
     source = osp.basename(getattr(cfg, 'filename', '') or '')
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if metrics is None:
