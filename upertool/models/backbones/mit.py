@@ -17,16 +17,11 @@ from mmengine.model.weight_init import constant_init, normal_init, trunc_normal_
 from torch import nn
 
 from upertool.models.utils import PatchEmbed, build_activation_layer, build_norm_layer
+from upertool.models.utils.arg_checks import check_out_indices, resolve_pretrained
 from upertool.models.utils.shape_convert import nchw_to_nlc, nlc_to_nchw
 from upertool.registry import MODELS
 
-from .transformer_utils import (
-    DropPath,
-    check_out_indices,
-    check_positive_int,
-    check_rate,
-    resolve_pretrained,
-)
+from .transformer_utils import DropPath, check_positive_int, check_rate
 
 
 def segformer_init(model: nn.Module) -> None:

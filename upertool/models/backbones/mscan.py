@@ -15,10 +15,11 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from upertool.models.utils import build_activation_layer, build_norm_layer
+from upertool.models.utils.arg_checks import resolve_pretrained
 from upertool.registry import MODELS
 
 from .mit import segformer_init
-from .transformer_utils import DropPath, check_positive_int, check_rate, resolve_pretrained
+from .transformer_utils import DropPath, check_positive_int, check_rate
 
 KERNELS = (5, (1, 7), (1, 11), (1, 21))
 PADDINGS = (2, (0, 3), (0, 5), (0, 10))
