@@ -13,11 +13,11 @@ from upertool.evaluation.iou_metric import intersect_and_union, total_area_to_me
 from upertool.evaluation.metric_reports import (
     confusion_matrix,
     metrics_from_confusion,
-    most_confused,
     read_confusion_csv,
     write_reports,
 )
 from upertool.structures import SegDataSample
+from upertool.visualization.confusion_matrix import most_confused
 
 _spec = importlib.util.spec_from_file_location(
     'analysis_helpers', Path(__file__).parents[1] / 'tools' / 'analysis_helpers.py')

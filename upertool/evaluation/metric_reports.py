@@ -54,24 +54,6 @@ def metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray]:
         return {'IoU': diag / (rows + cols - diag), 'Acc': diag / rows}
 
 
-def row_normalize(matrix: np.ndarray) -> np.ndarray:
-    """Each ground-truth row as percentages of its pixels (rows without pixels stay 0)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    rows = matrix.sum(1, keepdims=True)
-    return np.divide(matrix * 100, rows, out=np.zeros_like(matrix), where=rows > 0)
-
-
-def most_confused(matrix: np.ndarray, top_k: int) -> np.ndarray:
-    """Indices of the `top_k` classes with the most misclassified pixels (gt or predicted),
-    in class order, so a 150-class matrix can be drawn readably."""
-    # row-normalised errors, so rare classes that are always wrong are not hidden by big ones
-    rates = row_normalize(matrix)
-    np.fill_diagonal(rates, 0)
-    score = rates.sum(1) + rates.sum(0)
-    order = np.argsort(-score, kind='stable')[:top_k]
-    return np.sort(order)
-
-
 @contextlib.contextmanager
 def atomic_path(path: str):
     """Yield a temporary path next to `path`; rename it onto `path` only on success."""

@@ -10,10 +10,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from upertool.evaluation.metric_reports import atomic_path, most_confused, row_normalize
+from upertool.checkpoint.atomic_io import atomic_open
 
 # cells are annotated with their value up to this many classes; beyond, colour only
 ANNOTATE_MAX = 30
+
+
+def row_normalize(matrix: np.ndarray) -> np.ndarray:
+    """Each ground-truth row as percentages of its pixels (rows without pixels stay 0)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    rows = matrix.sum(1, keepdims=True)
+    return np.divide(matrix * 100, rows, out=np.zeros_like(matrix), where=rows > 0)
+
+
+def most_confused(matrix: np.ndarray, top_k: int) -> np.ndarray:
+    """Indices of the `top_k` classes with the most misclassified pixels (gt or predicted),
+    in class order, so a 150-class matrix can be drawn readably."""
+    # row-normalised errors, so rare classes that are always wrong are not hidden by big ones
+    rates = row_normalize(matrix)
+    np.fill_diagonal(rates, 0)
+    score = rates.sum(1) + rates.sum(0)
+    order = np.argsort(-score, kind='stable')[:top_k]
+    return np.sort(order)
 
 
 def _figure(width: float, height: float):
@@ -25,8 +43,8 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path: str) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format='png', bbox_inches='tight')
+    with atomic_open(path, 'wb') as f:
+        fig.savefig(f, format='png', bbox_inches='tight')
 
 
 def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], out_file: str,
