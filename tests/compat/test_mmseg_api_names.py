@@ -174,7 +174,8 @@ def test_mmseg_name_imports_and_behaves(module, name):
     ('upertool.models.backbones', 'HRNet'), ('upertool.models.utils', 'Encoding'),
     ('upertool.models.losses', 'OhemCrossEntropy'), ('upertool.utils', 'tokenize'),
     ('upertool.datasets', 'LoveDADataset'), ('upertool.datasets.transforms', 'CLAHE'),
-    ('upertool.apis', 'RSInferencer'), ('upertool.models.segmentors', 'BaseSegmentor')])
+    ('upertool.apis', 'RSInferencer'), ('upertool.models.segmentors', 'BaseSegmentor'),
+    ('upertool.structures', 'build_pixel_sampler')])
 def test_name_left_out_raises_import_error_saying_what_to_use(module, name):
     with pytest.raises(ImportError, match=rf'upertool does not provide {name} .*; (use|write|'
                                           'keep|subclass)'):

@@ -90,6 +90,15 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         'LoadDepthAnnotation', 'LoadMultipleRSImageFromFile', 'LoadSingleRSImageFromFile',
         'RGB2Gray', 'RandomCutOut', 'RandomDepthMix', 'RandomMosaic', 'RandomRotFlip',
         'RandomRotate', 'Rerange', 'ResizeShortestEdge', 'SegRescale')},
+    'upertool.structures': {
+        'OHEMPixelSampler': ('pixel samplers live in upertool.models.samplers',
+                             "import it from there, or set the head's "
+                             "sampler=dict(type='OHEMPixelSampler', thresh=0.7)"),
+        **{n: ('pixel samplers are built from TASK_UTILS in upertool',
+               "use upertool.registry.TASK_UTILS.build(dict(type='OHEMPixelSampler', ...)) or "
+               'subclass upertool.models.samplers.OHEMPixelSampler')
+           for n in ('BasePixelSampler', 'build_pixel_sampler')},
+    },
     'upertool.evaluation': {n: ('it is not ported to upertool', 'use IoUMetric') for n in (
         'CityscapesMetric', 'DepthMetric')},
     'upertool.apis': {n: ('remote-sensing inference is not ported to upertool',
