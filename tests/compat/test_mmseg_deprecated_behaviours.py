@@ -63,3 +63,27 @@ def test_dataset_meta_after_init_model(tmp_path):
     model = init_model(str(cfg))
     assert model.dataset_meta['classes'][0] == 'road'
     assert len(model.dataset_meta['palette']) == 19
+
+
+def test_encoder_decoder_subclass_hooks_of_mmseg_are_called():
+    from mmengine.structures import PixelData
+
+    from upertool.models import EncoderDecoder
+    from upertool.structures import SegDataSample
+
+    class Scaled(EncoderDecoder):
+        """mmseg-style subclass that reweights the decode loss in its training hook."""
+
+        def _decode_head_forward_train(self, inputs, data_samples):
+            losses = super()._decode_head_forward_train(inputs, data_samples)
+            return {k: v * 0 if k == 'decode.loss_ce' else v for k, v in losses.items()}
+
+    model = Scaled(backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4),
+                   decode_head=dict(type='FCNHead', channels=2, num_classes=3, num_convs=1),
+                   auxiliary_head=[dict(type='FCNHead', channels=2, num_classes=3, in_index=2,
+                                        num_convs=1)])
+    samples = [SegDataSample() for _ in range(2)]
+    for sample in samples:
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 64, 64)))
+    losses = model(torch.randn(2, 3, 64, 64), samples, mode='loss')
+    assert losses['decode.loss_ce'] == 0 and losses['aux_0.loss_ce'] > 0

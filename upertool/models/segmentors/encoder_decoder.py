@@ -176,14 +176,27 @@ class EncoderDecoder(BaseModel):
         if data_samples is None:
             raise ValueError("mode='loss' needs data_samples with gt_sem_seg")
         x = self.extract_feat(inputs)
-        losses = add_prefix(self.decode_head.loss(x, data_samples, self.train_cfg), 'decode')
-        if isinstance(getattr(self, 'auxiliary_head', None), nn.ModuleList):
-            for i, head in enumerate(self.auxiliary_head):
-                losses.update(add_prefix(head.loss(x, data_samples, self.train_cfg), f'aux_{i}'))
-        elif self.with_auxiliary_head:
-            losses.update(add_prefix(
-                self.auxiliary_head.loss(x, data_samples, self.train_cfg), 'aux'))
+        losses = self._decode_head_forward_train(x, data_samples)
+        if self.with_auxiliary_head:
+            losses.update(self._auxiliary_head_forward_train(x, data_samples))
         return losses
+
+    def _decode_head_forward_train(self, inputs: Sequence[Tensor],
+                                   data_samples: list[SegDataSample]) -> dict[str, Tensor]:
+        """The decode head's losses as `decode.*` (mmsegmentation's hook; subclasses of it
+        override this method)."""
+        return add_prefix(self.decode_head.loss(inputs, data_samples, self.train_cfg), 'decode')
+
+    def _auxiliary_head_forward_train(self, inputs: Sequence[Tensor],
+                                      data_samples: list[SegDataSample]) -> dict[str, Tensor]:
+        """The auxiliary heads' losses as `aux.*` (`aux_i.*` for a list), mmsegmentation's hook."""
+        if isinstance(self.auxiliary_head, nn.ModuleList):
+            losses = {}
+            for i, head in enumerate(self.auxiliary_head):
+                losses.update(add_prefix(head.loss(inputs, data_samples, self.train_cfg),
+                                         f'aux_{i}'))
+            return losses
+        return add_prefix(self.auxiliary_head.loss(inputs, data_samples, self.train_cfg), 'aux')
 
     def predict(self, inputs: Tensor,
                 data_samples: list[SegDataSample] | None = None) -> list[SegDataSample]:
