@@ -4,6 +4,7 @@
     python tools/convert_checkpoint.py upertool-to-hf CONFIG CKPT OUT_DIR
     python tools/convert_checkpoint.py mmseg-to-upertool CKPT OUT [--config CONFIG]
     python tools/convert_checkpoint.py backbone SRC OUT --from timm --to ResNetV1c/50
+    python tools/convert_checkpoint.py csail-to-upertool ENCODER DECODER OUT [--config CONFIG]
 
 Every input is read with the safe loader, nothing is downloaded, and a conversion that leaves
 keys unmapped, missing or of the wrong shape writes nothing unless --allow-partial.
@@ -41,7 +42,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     backbone.add_argument('--to', dest='target', required=True,
                           help='TYPE[/arch]: ResNet/50, ResNetV1c/50, ResNetV1d/101, '
                           'ConvNeXt/tiny, SwinTransformer/tiny')
-    for p in (hf, to_hf, mmseg, backbone):
+    csail = sub.add_parser('csail-to-upertool', help="the UPerNet authors' encoder_epoch_*.pth "
+                           '+ decoder_epoch_*.pth (mit-semseg, unifiedparsing) -> upertool '
+                           'checkpoint (configs under configs/csail/, configs/upp/)')
+    csail.add_argument('encoder')
+    csail.add_argument('decoder')
+    csail.add_argument('out')
+    csail.add_argument('--config', help="check the weights against this config's model")
+    for p in (hf, to_hf, mmseg, backbone, csail):
         p.add_argument('--allow-partial', action='store_true',
                        help='write the result even if keys are unmapped, missing or mismatched')
     return parser.parse_args(argv)
@@ -60,6 +68,10 @@ def main(argv=None) -> int:
         elif args.command == 'mmseg-to-upertool':
             report = commands.mmseg_to_upertool_file(args.checkpoint, args.out, args.config,
                                                      args.allow_partial)
+            written = args.out
+        elif args.command == 'csail-to-upertool':
+            report = commands.csail_to_upertool_file(args.encoder, args.decoder, args.out,
+                                                     args.config, args.allow_partial)
             written = args.out
         else:
             report = commands.backbone_file(args.src, args.out, args.source, args.target,

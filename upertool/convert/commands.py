@@ -99,6 +99,17 @@ def mmseg_to_upertool_file(checkpoint: str, out: str, config: str | None = None,
     return result.report
 
 
+def csail_to_upertool_file(encoder: str, decoder: str, out: str, config: str | None = None,
+                           allow_partial: bool = False) -> ConversionReport:
+    """The UPerNet authors' encoder + decoder files -> one upertool checkpoint (see csail.py)."""
+    from .csail import csail_to_upertool
+
+    model_cfg = _model_config(config)[1] if config else None
+    state, meta, report = csail_to_upertool(encoder, decoder, model_cfg, allow_partial)
+    write_checkpoint(out, state, meta)
+    return report
+
+
 def backbone_file(src: str, out: str, source: str, target: str,
                   allow_partial: bool = False) -> ConversionReport:
     """timm / torchvision / mmpretrain classification checkpoint -> backbone weights (no

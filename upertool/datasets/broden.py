@@ -191,7 +191,15 @@ class LoadBrodenAnnotations(BaseTransform):
     """
 
     def __init__(self, meta_root: str) -> None:
-        self.tables = BrodenMeta(meta_root)
+        self.meta_root = meta_root
+        self._tables: BrodenMeta | None = None
+
+    @property
+    def tables(self) -> BrodenMeta:
+        """Read on first use, so a config builds on a machine without the data."""
+        if self._tables is None:
+            self._tables = BrodenMeta(self.meta_root)
+        return self._tables
 
     def _objects_and_parts(self, results: dict) -> None:
         where = results.get('record', results['seg_map_path'])
