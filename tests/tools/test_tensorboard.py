@@ -1,4 +1,4 @@
-"""tools/train.py --tensorboard: scalars, per-class IoU and validation overlays in the event file."""
+"""tools/train.py --tensorboard: scalars, per-class IoU and validation overlays in the events."""
 import importlib.util
 from pathlib import Path
 

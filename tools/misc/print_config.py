@@ -1,6 +1,6 @@
 """Print a config fully merged: bases resolved, --cfg-options applied.
 
-    python tools/misc/print_config.py configs/quickstart/upernet_r18-narrow_1xb8-2.4k_synthetic-96x96.py
+    python tools/misc/print_config.py CONFIG
     python tools/misc/print_config.py CONFIG --cfg-options model.decode_head.num_classes=5
     python tools/misc/print_config.py CONFIG --save merged.py    # a file that needs no _base_
 

@@ -68,7 +68,7 @@ def test_val_loss_is_the_image_weighted_mean_over_batches():
     batches = [batch([(32, 32), (32, 32)], 0), batch([(24, 28), (32, 20)], 1), batch([(32, 32)], 2)]
     expected = [expected_losses(model, b) for b in batches]
     hook = ValLossHook()
-    for epoch in range(2):  # a second validation must not average with the first
+    for _ in range(2):  # a second validation must not average with the first
         hook.before_val_epoch(runner)
         for i, b in enumerate(batches):
             hook.after_val_iter(runner, i, b, outputs=None)

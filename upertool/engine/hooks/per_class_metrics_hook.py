@@ -35,8 +35,8 @@ class PerClassMetricsHook(Hook):
             classes = (metric.dataset_meta or {}).get('classes')
             if not results or not classes:
                 continue
-            for key in self.keys:
-                for name, value in zip(classes, results.get(key, []), strict=False):
+            for key in (k for k in self.keys if k in results):
+                for name, value in zip(classes, results[key], strict=True):
                     if not math.isnan(float(value)):
                         scalars[f'{key}/{name}'] = round(float(value) * 100, 2)
         if scalars:
