@@ -5,7 +5,7 @@
 Trains the quickstart config (its 6000-image synthetic set, generated on first use) for
 `--iters` iterations with a checkpoint every `--interval`, once without interruption and once
 killed `--kills` times: SIGKILL and SIGINT alternate, after a random number of iterations;
-half of the kills are aimed at a checkpoint write (fired 0-30 ms after mmengine logs 'Saving
+half of the kills are aimed at a checkpoint write (fired 0-10 ms after mmengine logs 'Saving
 checkpoint at N iterations', just before it writes; whether the writer's temporary file was
 present at that moment is reported). After each kill the run is restarted with `--resume`.
 At the end the final checkpoints' weights (and optimizer state) must be equal bit for bit.
@@ -46,6 +46,12 @@ def env(threads: int) -> dict[str, str]:
                 PYTHONUNBUFFERED='1')
 
 
+def default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: give the trainee the default disposition, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def writing(work_dir: Path) -> bool:
     """Whether a checkpoint (or the pointer) is being written right now."""
     try:
@@ -71,10 +77,10 @@ def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: ran
     with open(log, 'a') as out:
         proc = subprocess.Popen(train_command(work_dir, args.iters, args.interval, True),
                                 cwd=REPO, env=env(args.threads), stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=default_sigint)
     # train a random number of iterations, then fire at once, or right after the hook has
     # announced its next save (mmengine logs 'Saving checkpoint at N iterations' and then
-    # writes; a random 0-30 ms spreads the kills over the write)
+    # writes; a random 0-10 ms spreads the kills over the write)
     target = rng.randint(3, 2 * args.interval)
     saves_seen = None
     while proc.poll() is None:
@@ -85,7 +91,7 @@ def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: ran
             if saves_seen is None:
                 saves_seen = saves
             elif saves > saves_seen:
-                time.sleep(rng.uniform(0, 0.03))
+                time.sleep(rng.uniform(0, 0.01))
                 break
         time.sleep(0.002)
     if proc.poll() is not None:
@@ -93,6 +99,8 @@ def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: ran
     during_write = writing(work_dir)
     proc.send_signal(sig)
     proc.wait()
+    if proc.returncode == 0:
+        raise SystemExit(f'the run ignored {sig.name} and finished; see {log}')
     return dict(signal=sig.name, fired=True, aimed_at_write=aim_write,
                 during_write=during_write, iters_this_run=log_counts(log)[0] - start_iters,
                 returncode=proc.returncode)
