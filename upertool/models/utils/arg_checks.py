@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from numbers import Integral
 
 # mmsegmentation's default threshold for `out_channels=1` heads (decode_heads/decode_head.py).
 BINARY_THRESHOLD = 0.3
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int (numpy's too), not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def to_2tuple(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[int, int]:
@@ -60,7 +62,7 @@ def check_out_indices(out_indices: int | Sequence[int], num: int, what: str) -> 
         raise ValueError(f'out_indices must hold {what} indices in 0..{num - 1} (or '
                          f'{-num}..{num - 1} counting from the end; {num} {what}s), got '
                          f'{list(out_indices)}')
-    resolved = [i % num for i in out_indices]
+    resolved = [int(i) % num for i in out_indices]
     if len(set(resolved)) != len(resolved):
         raise ValueError(f'out_indices has duplicates: out_indices name a {what} twice, got '
                          f'{list(out_indices)}')
