@@ -11,6 +11,8 @@ from upertool.apis.outputs import draw_overlay
 from upertool.apis.video import segment_video
 from upertool.registry import INFERENCERS
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 SIZES = [(37, 45), (50, 31), (33, 33), (64, 48)]  # odd and non-square (H, W)
 
 

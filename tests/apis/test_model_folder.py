@@ -6,6 +6,8 @@ import torch
 
 from upertool.apis import SegInferencer, init_model, save_model
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 BN = dict(type='BN', requires_grad=True)
 
 

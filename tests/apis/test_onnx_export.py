@@ -12,6 +12,8 @@ from PIL import Image
 
 from upertool.apis.onnx_export import FixedSizeAdaptiveAvgPool2d, adaptive_pool_matrix
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 REPO = Path(__file__).resolve().parents[2]
 
 

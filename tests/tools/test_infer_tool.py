@@ -24,6 +24,15 @@ infer = load(REPO / 'tools' / 'infer.py', 'tool_infer')
 publish = load(REPO / 'tools' / 'misc' / 'publish_model.py', 'tool_publish_model')
 
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """Tiny tensors: one torch thread (two cost more in synchronisation on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     return tiny.save_tiny(tmp_path_factory.mktemp('model'))
