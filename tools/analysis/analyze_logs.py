@@ -98,7 +98,7 @@ def plot_curve(runs: Sequence[Run], keys: Sequence[str], legend: Sequence[str], 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from upertool.evaluation.metric_reports import atomic_path
+    from upertool.checkpoint.atomic_io import atomic_open
     data = {key: [series(run, key) for run in runs] for key in keys}  # fails before drawing
     fig = Figure(figsize=(7.5, 2.6 * len(keys) + 0.6), dpi=100)
     FigureCanvasAgg(fig)
@@ -117,8 +117,8 @@ def plot_curve(runs: Sequence[Run], keys: Sequence[str], legend: Sequence[str], 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format='png')
+    with atomic_open(out, 'wb', durable=False) as f:
+        fig.savefig(f, format='png')
     return fig
 
 

@@ -9,16 +9,15 @@ failure never leaves a half-written CSV or PNG behind.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import os.path as osp
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from upertool.checkpoint.atomic_io import atomic_open
 
 CONFUSION_CSV = 'confusion_matrix.csv'
 CONFUSION_PNG = 'confusion_matrix.png'
@@ -54,30 +53,10 @@ def metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray]:
         return {'IoU': diag / (rows + cols - diag), 'Acc': diag / rows}
 
 
-@contextlib.contextmanager
-def atomic_path(path: str):
-    """Yield a temporary path next to `path`; rename it onto `path` only on success."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = osp.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        # mkstemp creates 0600; give the file the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def _write_csv(path: str, rows: Sequence[Sequence[object]]) -> None:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator='\n').writerows(rows)
-    with atomic_path(path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
+    with atomic_open(path, 'w', durable=False) as f:
         f.write(buffer.getvalue())
 
 
