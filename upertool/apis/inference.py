@@ -53,7 +53,8 @@ def _load_config(config: str | Path | Config, cfg_options: dict | None) -> Confi
 
 def _dataset_cfg_meta(dataset: Any) -> dict | None:
     """classes/palette of a dataset config from its class's METAINFO and the config's
-    `metainfo` override, looking inside wrappers (RepeatDataset, ConcatDataset)."""
+    `metainfo` override, looking inside wrappers (RepeatDataset, ConcatDataset,
+    MultiSourceDataset)."""
     if not isinstance(dataset, dict):
         return None
     dtype = dataset.get('type')
@@ -62,7 +63,8 @@ def _dataset_cfg_meta(dataset: Any) -> dict | None:
     meta.update(dataset.get('metainfo') or {})
     if meta.get('classes'):
         return meta
-    inner = dataset.get('dataset') or (dataset.get('datasets') or [None])[0]
+    inner = (dataset.get('dataset') or (dataset.get('datasets') or [None])[0]
+             or (dataset.get('sources') or [{}])[0].get('dataset'))  # MultiSourceDataset
     return _dataset_cfg_meta(inner)
 
 
