@@ -88,25 +88,24 @@ class UPPHead(UPerHead):
         self.tasks: tuple[str, ...] = ('object',)
         self.object_conv = ConvModule(channels, channels, 3, padding=1, **convs)
         self.part_objects, self.part_sizes = _check_part_groups(part_groups or (), num_classes)
-        if self.part_objects:
-            self.part_conv = ConvModule(channels, channels, 3, padding=1, **convs)
-            self.part_cls = nn.Conv2d(channels, sum(self.part_sizes), 1)
-            self.loss_part = MODELS.build(loss_part)
-            self.tasks += ('part',)
         self.num_scene_classes = num_scene_classes
-        if num_scene_classes is not None:
-            self.scene_conv = ConvModule(channels, channels, 3, padding=1, **convs)
-            self.scene_cls = nn.Conv2d(channels, num_scene_classes, 1)
-            self.loss_scene = MODELS.build(loss_scene)
-            self.tasks += ('scene',)
         self.num_material_classes = num_material_classes
-        if num_material_classes is not None:
-            self.material_conv = ConvModule(channels, channels, 3, padding=1, **convs)
-            self.material_cls = nn.Conv2d(channels, num_material_classes, 1)
-            self.loss_material = MODELS.build(loss_material)
-            self.tasks += ('material',)
+        for task, out_channels, loss in (
+                ('part', sum(self.part_sizes) or None, loss_part),
+                ('scene', num_scene_classes, loss_scene),
+                ('material', num_material_classes, loss_material)):
+            if out_channels is not None:
+                self._add_branch(task, out_channels, loss, convs)
         self.scene_ignore_index = scene_ignore_index
         self.part_ignore_index = part_ignore_index
+
+    def _add_branch(self, task: str, out_channels: int, loss: dict, convs: dict) -> None:
+        """`<task>_conv` (3x3 conv-norm-act), `<task>_cls` (1x1) and `loss_<task>`."""
+        setattr(self, f'{task}_conv', ConvModule(self.channels, self.channels, 3, padding=1,
+                                                 **convs))
+        setattr(self, f'{task}_cls', nn.Conv2d(self.channels, out_channels, 1))
+        setattr(self, f'loss_{task}', MODELS.build(loss))
+        self.tasks += (task,)
 
     def check_tasks(self, tasks: Iterable[str]) -> tuple[str, ...]:
         """`tasks` as a tuple, or a ValueError naming a task this head has no branch for."""
