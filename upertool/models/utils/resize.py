@@ -66,7 +66,13 @@ def resized_argmax(logits: torch.Tensor, size: tuple[int, int], align_corners: b
     rows = bilinear_resize_matrix(logits.shape[1], height, bool(align_corners)).t()
     rows = rows.to(dtype=wide.dtype, device=wide.device)  # (H, h)
     labels = torch.empty((height, width), dtype=torch.int64, device=logits.device)
+    used = (rows != 0).nonzero()  # (output row, source row) pairs with a weight
     for start in range(0, height, rows_per_chunk):
-        band = torch.einsum('yh,khw->kyw', rows[start:start + rows_per_chunk], wide)
+        # a band of output rows reads a few neighbouring source rows: contract only over
+        # those (bilinear weights are zero elsewhere), not all h of them
+        in_band = used[(used[:, 0] >= start) & (used[:, 0] < start + rows_per_chunk), 1]
+        first, last = int(in_band.min()), int(in_band.max()) + 1
+        band = torch.einsum('yh,khw->kyw', rows[start:start + rows_per_chunk, first:last],
+                            wide[:, first:last])
         labels[start:start + rows_per_chunk] = band.argmax(0)
     return labels
