@@ -31,6 +31,7 @@ from .inference import (
     unpad_unflip,
     whole_inference,
 )
+from .large_inputs import auto_slide_settings
 
 
 def add_prefix(inputs: dict, prefix: str) -> dict:
@@ -211,7 +212,7 @@ class EncoderDecoder(BaseModel):
                 for _ in range(inputs.shape[0])]
         batch_img_metas = [sample.metainfo for sample in data_samples]
         cfg = self.test_cfg or {}
-        settings = self._slide_settings()
+        settings = self._slide_settings(inputs.shape[2:])
         labels_only = (settings is not None and not cfg.get('return_logits', True)
                        and not any(needs_resize(inputs.shape[2:], m) for m in batch_img_metas))
         with autocast_context(cfg.get('precision'), inputs.device):
@@ -240,9 +241,14 @@ class EncoderDecoder(BaseModel):
         """Backbone, neck and decode head only: logits (B, K, h, w) at the head's resolution."""
         return self.decode_head.forward(self.extract_feat(inputs))
 
-    def _slide_settings(self) -> tuple[tuple[int, int], tuple[int, int], int] | None:
-        """Checks test_cfg; (crop_size, stride, batch_size) in slide mode, else None."""
-        return slide_settings(self.test_cfg)
+    def _slide_settings(self, shape: Sequence[int] | None = None
+                        ) -> tuple[tuple[int, int], tuple[int, int], int] | None:
+        """Checks test_cfg; (crop_size, stride, batch_size) in slide mode, else None; an input
+        `shape` far larger than the training crop gets windows too (see large_inputs.py)."""
+        settings = slide_settings(self.test_cfg)
+        if settings is None and shape is not None:
+            settings = auto_slide_settings(self, self.test_cfg, shape)
+        return settings
 
     def whole_inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         """Logits (N, K, H, W) for the whole batch (N, C, H, W) in one pass."""
@@ -250,7 +256,7 @@ class EncoderDecoder(BaseModel):
 
     def slide_inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         """Logits (N, K, H, W) averaged over test_cfg's overlapping crop_size/stride windows."""
-        settings = self._slide_settings()
+        settings = self._slide_settings(inputs.shape[2:])
         if settings is None:
             raise ValueError("slide_inference needs test_cfg with mode='slide', crop_size and "
                              'stride')
@@ -260,7 +266,7 @@ class EncoderDecoder(BaseModel):
 
     def inference(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         """Logits (N, K, H, W) on the padded inputs, by test_cfg.mode ('whole' or 'slide')."""
-        if self._slide_settings() is None:
+        if self._slide_settings(inputs.shape[2:]) is None:
             return self.whole_inference(inputs, batch_img_metas)
         return self.slide_inference(inputs, batch_img_metas)
 
