@@ -5,9 +5,9 @@
 Trains the quickstart config (its 6000-image synthetic set, generated on first use) for
 `--iters` iterations with a checkpoint every `--interval`, once without interruption and once
 killed `--kills` times: SIGKILL and SIGINT alternate, after a random number of iterations;
-half of the kills are aimed at a checkpoint write (fired 0-10 ms after mmengine logs 'Saving
-checkpoint at N iterations', just before it writes; whether the writer's temporary file was
-present at that moment is reported). After each kill the run is restarted with `--resume`.
+half of the kills are aimed at a checkpoint write (fired the moment the atomic writer's
+temporary file appears in the work dir, polled every 0.2 ms). After each kill the run is
+restarted with `--resume`.
 At the end the final checkpoints' weights (and optimizer state) must be equal bit for bit.
 
 Determinism: both runs use the same fixed thread count (`--threads`, OMP_NUM_THREADS and
@@ -60,49 +60,54 @@ def writing(work_dir: Path) -> bool:
         return False
 
 
-def log_counts(log: Path) -> tuple[int, int]:
-    """(training iterations logged, checkpoint saves announced) in the log so far."""
-    try:
-        text = log.read_text(errors='replace')
-    except OSError:
-        return 0, 0
-    return text.count('Iter(train) ['), text.count('Saving checkpoint at')
+class LogCounter:
+    """Counts training iterations in the growing log, reading only what was appended."""
+
+    def __init__(self, log: Path) -> None:
+        self.log, self.offset, self.iters = log, 0, 0
+
+    def update(self) -> int:
+        try:
+            with open(self.log, 'rb') as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except OSError:
+            return self.iters
+        cut = chunk.rfind(b'\n') + 1  # count whole lines only
+        self.iters += chunk[:cut].count(b'Iter(train) [')
+        self.offset += cut
+        return self.iters
 
 
 def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: random.Random,
                    kill_no: int) -> dict:
     sig = signal.SIGKILL if kill_no % 2 == 0 else signal.SIGINT
     aim_write = kill_no % 4 in (1, 2)  # half of the kills, both signals, at a checkpoint write
-    start_iters, start_saves = log_counts(log)
+    counter = LogCounter(log)
+    start_iters = counter.update()
     with open(log, 'a') as out:
         proc = subprocess.Popen(train_command(work_dir, args.iters, args.interval, True),
                                 cwd=REPO, env=env(args.threads), stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=default_sigint)
-    # train a random number of iterations, then fire at once, or right after the hook has
-    # announced its next save (mmengine logs 'Saving checkpoint at N iterations' and then
-    # writes; a random 0-10 ms spreads the kills over the write)
+    # train a random number of iterations, then fire at once, or the moment the atomic
+    # writer's temporary file appears in the work dir (the next checkpoint write)
     target = rng.randint(3, 2 * args.interval)
-    saves_seen = None
-    while proc.poll() is None:
-        iters, saves = log_counts(log)
-        if iters - start_iters >= target:
-            if not aim_write:
-                break
-            if saves_seen is None:
-                saves_seen = saves
-            elif saves > saves_seen:
-                time.sleep(rng.uniform(0, 0.01))
-                break
-        time.sleep(0.002)
+    while proc.poll() is None and counter.update() - start_iters < target:
+        time.sleep(0.02)
+    during_write = False
+    if aim_write:
+        while proc.poll() is None and not during_write:
+            during_write = writing(work_dir)
+            if not during_write:
+                time.sleep(0.0002)
     if proc.poll() is not None:
         return dict(signal=sig.name, fired=False, returncode=proc.returncode)
-    during_write = writing(work_dir)
     proc.send_signal(sig)
     proc.wait()
     if proc.returncode == 0:
         raise SystemExit(f'the run ignored {sig.name} and finished; see {log}')
     return dict(signal=sig.name, fired=True, aimed_at_write=aim_write,
-                during_write=during_write, iters_this_run=log_counts(log)[0] - start_iters,
+                during_write=during_write, iters_this_run=counter.update() - start_iters,
                 returncode=proc.returncode)
 
 
@@ -161,9 +166,8 @@ def main() -> None:
     while len([k for k in kills if k['fired']]) < args.kills:
         result = one_killed_run(work, log, args, rng, len(kills))
         kills.append(result)
-        where = (' during a checkpoint write (temporary file seen)' if result.get('during_write')
-                 else ' right after a save was announced' if result.get('aimed_at_write')
-                 else ' at a random moment')
+        where = (' during a checkpoint write (its temporary file was there)'
+                 if result.get('during_write') else ' at a random moment')
         status = (f"{result['signal']:7s} after {result.get('iters_this_run', '-'):>3} "
                   f'logged iterations{where}' if result['fired']
                   else f"run finished before the kill ({result['returncode']})")
@@ -182,8 +186,7 @@ def main() -> None:
     fired = [k for k in kills if k['fired']]
     print(f'\n{len(fired)} kills ({sum(k["signal"] == "SIGKILL" for k in fired)} SIGKILL, '
           f'{sum(k["signal"] == "SIGINT" for k in fired)} SIGINT; '
-          f'{sum(bool(k.get("aimed_at_write")) for k in fired)} aimed at a checkpoint write, '
-          f'{sum(bool(k.get("during_write")) for k in fired)} with its temporary file seen), '
+          f'{sum(bool(k.get("during_write")) for k in fired)} during a checkpoint write), '
           f'{args.iters} iterations, checkpoint every {args.interval}, {args.threads} threads')
     print(f'uninterrupted run {t_ref:.0f} s; killed-and-resumed runs {t_killed:.0f} s in all')
     print(f'leftover temporaries: {[n for n in os.listdir(work) if ".tmp-" in n]}')

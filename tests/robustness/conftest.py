@@ -97,6 +97,25 @@ def robust():
                            QUICKSTART=QUICKSTART, ROOT=ROOT)
 
 
+@pytest.fixture
+def log_messages():
+    """Messages logged through mmengine's current logger while the test runs."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    messages: list = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger, keep = MMLogger.get_current_instance(), Keep()
+    logger.addHandler(keep)
+    yield messages
+    logger.removeHandler(keep)
+
+
 @pytest.fixture(scope='session')
 def tiny_cache(tmp_path_factory):
     """One synthetic-data cache for every tool run of the session."""

@@ -35,7 +35,7 @@ def test_exif_rotation_is_ignored_by_default(tmp_path, backend):
     assert rotated['img'].shape[:2] == (12, 8)  # opt-in: as a photo viewer shows it
 
 
-def test_dataset_reads_image_and_mask_on_one_grid_and_reports_exif_once(tmp_path, caplog):
+def test_dataset_reads_image_and_mask_on_one_grid_and_reports_exif_once(tmp_path, log_messages):
     root = tmp_path / 'data'
     (root / 'images').mkdir(parents=True)
     (root / 'masks').mkdir()
@@ -43,25 +43,10 @@ def test_dataset_reads_image_and_mask_on_one_grid_and_reports_exif_once(tmp_path
     mask = np.zeros((8, 12), np.uint8)
     mask[:, :6] = 1
     Image.fromarray(mask).save(root / 'masks' / 'a.png')
-    from mmengine.logging import MMLogger
-
-    messages = []
-    logger = MMLogger.get_current_instance()
-    import logging
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    keep = Keep()
-    logger.addHandler(keep)
-    try:
-        ds = FolderSegDataset(data_root=str(root), metainfo=dict(classes=['bg', 'fg']),
-                              pipeline=[dict(type='LoadImageFromFile'),
-                                        dict(type='LoadAnnotations')])
-    finally:
-        logger.removeHandler(keep)
-    assert sum('EXIF orientation' in m for m in messages) == 1
+    ds = FolderSegDataset(data_root=str(root), metainfo=dict(classes=['bg', 'fg']),
+                          pipeline=[dict(type='LoadImageFromFile'),
+                                    dict(type='LoadAnnotations')])
+    assert sum('EXIF orientation' in m for m in log_messages) == 1
     sample = ds[0]
     white = sample['img'].mean(axis=2) > 128
     assert (white == (sample['gt_seg_map'] == 1)).mean() > 0.95  # image and mask line up

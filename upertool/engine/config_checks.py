@@ -61,16 +61,24 @@ def _config_keys(node: Any, prefix: str = '') -> Iterator[str]:
         yield from _config_keys(value, path + '.')
 
 
-def _exists(cfg: Any, key: str) -> bool:
+_MISSING = object()
+
+
+def _lookup(cfg: Any, key: str) -> Any:
+    """The value at a dotted `key` (list items by index), or `_MISSING`."""
     node = cfg
-    for part in key.split('.'):
+    for part in key.split('.') if key else []:
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return False
-    return True
+            return _MISSING
+    return node
+
+
+def _exists(cfg: Any, key: str) -> bool:
+    return _lookup(cfg, key) is not _MISSING
 
 
 def _parent_is_open(cfg: Any, key: str) -> bool:
@@ -131,14 +139,7 @@ def constructor_arguments(cls: type) -> set[str] | None:
 def _argument_of_type(root: Any, key: str) -> bool:
     """`key` is new in the config but an argument of its parent dict's `type`."""
     parent, _, leaf = key.rpartition('.')
-    node = root
-    for part in parent.split('.') if parent else []:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False
+    node = _lookup(root, parent)
     if not isinstance(node, Mapping) or 'type' not in node:
         return False
     cls = _class_of(node['type'])
