@@ -11,7 +11,6 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.registry import DefaultScope
 
 from upertool.apis import init_model
-from upertool.convert import swin_layout
 from upertool.convert.backbone_convert import convert_backbone_weights
 from upertool.convert.config_writer import format_config, write_config
 from upertool.convert.hf_io import read_hf_folder, write_hf_folder
@@ -19,6 +18,7 @@ from upertool.convert.hf_upernet import hf_to_upertool, upertool_to_hf
 from upertool.convert.key_rules import ConversionError, KeyMapper
 from upertool.convert.mmseg_convert import mmseg_to_upertool
 from upertool.convert.weights_io import read_weights
+from upertool.models.backbones import swin_weights as swin_layout
 from upertool.registry import MODELS
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'convert_checkpoint.py'

@@ -28,9 +28,11 @@ from .safe_load import (
 # Names that lived here before the converters moved to upertool.convert.
 _MOVED_NAMES = ('ConversionError', 'ConversionReport', 'convert_backbone_weights',
                 'hf_to_upertool', 'mmseg_to_upertool', 'upertool_to_hf')
-_MOVED_MODULES = ('backbone_convert', 'backbone_tables', 'commands', 'config_writer',
-                  'hf_config', 'hf_io', 'hf_tables', 'hf_upernet', 'key_rules',
-                  'mmseg_convert', 'swin_layout', 'weights_io')
+_MOVED_MODULES = {name: f'upertool.convert.{name}' for name in (
+    'backbone_convert', 'commands', 'config_writer', 'hf_config', 'hf_io', 'hf_tables',
+    'hf_upernet', 'key_rules', 'mmseg_convert', 'weights_io')}
+# Swin's weight layouts moved next to the model (its key tables went there as well).
+_MOVED_MODULES['swin_layout'] = 'upertool.models.backbones.swin_weights'
 
 __all__ = ['SAFE_GLOBALS', 'TRUST_ENV_VAR', 'OfflineCheckpointError', 'UnsafeCheckpointError',
            'atomic_open', 'atomic_torch_save', 'atomic_write', 'checkpoints_trusted',
@@ -42,5 +44,5 @@ def __getattr__(name: str) -> Any:
     if name in _MOVED_NAMES:
         return getattr(importlib.import_module('upertool.convert'), name)
     if name in _MOVED_MODULES:
-        return importlib.import_module(f'upertool.convert.{name}')
+        return importlib.import_module(_MOVED_MODULES[name])
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

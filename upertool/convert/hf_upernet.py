@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-from . import hf_config, hf_tables, swin_layout
+from upertool.models.backbones import swin_weights
+
+from . import hf_config, hf_tables
 from .key_rules import (
     ConversionError,
     ConversionReport,
@@ -87,11 +89,11 @@ def hf_to_upertool(config: dict[str, Any], weights: Mapping[str, torch.Tensor],
     state = _to_saved_names(weights) if kind == 'swin' else dict(weights)
     drop_keys(state, hf_tables.HF_UNUSED, report)
     if kind == 'swin':
-        swin_layout.merge_qkv(state)
+        swin_weights.merge_qkv(state)
     state, report.unmapped = KeyMapper(hf_tables.upernet_rules(kind)).apply(state)
     if kind == 'swin':
         for key in [k for k in state if _MERGING.match(k)]:
-            state[key] = swin_layout.merging_to_unfold(state[key])
+            state[key] = swin_weights.merging_to_unfold(state[key])
     target = build_target(model_cfg).state_dict()
     _finish(state, report, target, allow_partial, 'Hugging Face -> upertool conversion')
     return HFConversion(model_cfg, state, report, hf_config.class_names_from_hf(config))
@@ -122,13 +124,13 @@ def upertool_to_hf(model_cfg: dict[str, Any], weights: Mapping[str, torch.Tensor
         drop_keys(state, [r'^auxiliary_head\.'], report)
     if kind == 'swin':
         for key in [k for k in state if _MERGING.match(k)]:
-            state[key] = swin_layout.merging_to_official(state[key])
+            state[key] = swin_weights.merging_to_official(state[key])
     hf_state, unmapped = KeyMapper(hf_tables.upernet_rules(kind), reverse=True).apply(state)
     report.unmapped += unmapped
     if unmapped and not allow_partial:
         raise ConversionError('upertool -> Hugging Face conversion is incomplete; nothing was '
                               f'written:\n{report.summary()}')
     if kind == 'swin':
-        swin_layout.split_qkv(hf_state)
+        swin_weights.split_qkv(hf_state)
     return HFConversion(hf_cfg, hf_state, report, tuple(
         hf_cfg['id2label'][str(i)] for i in range(len(hf_cfg['id2label']))), processor)

@@ -14,7 +14,7 @@ def test_to_2tuple(value, expected):
 
 @pytest.mark.parametrize('value', [0, (1, 0), 2.5, True, 'ab', (1, 2, 3), None])
 def test_to_2tuple_refuses_naming_the_argument(value):
-    with pytest.raises(ValueError, match=r'^crop_size must be an int or a pair of ints'):
+    with pytest.raises(ValueError, match=r'^crop_size must be a positive int or a pair of ints'):
         to_2tuple(value, 'crop_size')
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from upertool.models.utils import build_activation_layer
 from upertool.registry import MODELS
 
+from . import convnext_weights
 from .transformer_utils import DropPath, check_out_indices, check_positive_int, check_rate
 
 
@@ -174,6 +175,8 @@ class ConvNeXt(BaseModule):
         W // strides[k]), or of (B, out_channels[k]) with gap_before_final_norm.
     """
 
+    # Key tables of this model in timm/torchvision/mmpretrain/HF checkpoints (upertool.convert).
+    WEIGHT_TABLES = convnext_weights
     arch_settings: dict[str, dict[str, list[int]]] = {
         'atto': dict(depths=[2, 2, 6, 2], channels=[40, 80, 160, 320]),
         'femto': dict(depths=[2, 2, 6, 2], channels=[48, 96, 192, 384]),

@@ -17,6 +17,7 @@ from upertool.models.utils import build_norm_layer
 from upertool.models.utils.arg_checks import check_out_indices, resolve_pretrained
 from upertool.registry import MODELS
 
+from . import resnet_weights
 from .resnet_blocks import BasicBlock, Bottleneck, check_conv_cfg, conv2d, make_res_layer
 
 # The stem (stride-2 conv + stride-2 max pool) reduces the input by 4 before layer1.
@@ -85,6 +86,8 @@ class ResNet(BaseModule):
         101: (Bottleneck, (3, 4, 23, 3)),
         152: (Bottleneck, (3, 8, 36, 3)),
     }
+    # Key tables of this model in timm/torchvision/mmpretrain/HF checkpoints (upertool.convert).
+    WEIGHT_TABLES = resnet_weights
 
     def __init__(self, depth: int, *, in_channels: int = 3, stem_channels: int = 64,
                  base_channels: int = 64, num_stages: int = 4,

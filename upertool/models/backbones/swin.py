@@ -19,6 +19,7 @@ from torch import nn
 from upertool.models.utils import build_norm_layer
 from upertool.registry import MODELS
 
+from . import swin_weights
 from .transformer_utils import (
     FFN,
     DropPath,
@@ -256,6 +257,9 @@ class SwinTransformer(BaseModule):
         (B, in_channels, H, W) -> tuple of (B, out_channels[k], ceil(H / strides[k]),
         ceil(W / strides[k])).
     """
+
+    # Key tables of this model in timm/torchvision/mmpretrain/HF checkpoints (upertool.convert).
+    WEIGHT_TABLES = swin_weights
 
     def __init__(self, *, pretrain_img_size: int | Sequence[int] = 224, in_channels: int = 3,
                  embed_dims: int = 96, patch_size: int = 4, window_size: int = 7,

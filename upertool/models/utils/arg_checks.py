@@ -41,8 +41,9 @@ def to_2tuple(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[
         pair = (value[0], value[0])
     if (isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2
             or not all(_is_int(v) and v >= minimum for v in pair)):
-        raise ValueError(f'{name} must be an int or a pair of ints (h, w), each >= {minimum}, '
-                         f'got {value!r}')
+        single = 'a positive int' if minimum == 1 else f'an int >= {minimum}'
+        raise ValueError(f'{name} must be {single} or a pair of ints (h, w), each >= '
+                         f'{minimum}, got {value!r}')
     return int(pair[0]), int(pair[1])
 
 
