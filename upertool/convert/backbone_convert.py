@@ -16,7 +16,6 @@ declared next to its code, in the module its class names as `WEIGHT_TABLES`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import ModuleType
 
 import torch
 
@@ -40,12 +39,12 @@ DROP: dict[str, tuple[str, ...]] = {
 }
 
 
-def convertible_backbones() -> dict[str, ModuleType]:
+def convertible_backbones() -> dict[str, type]:
     """Registered backbones that declare weight tables for classification checkpoints."""
     from upertool.registry import MODELS
 
     MODELS.import_from_location()
-    return {name: cls.WEIGHT_TABLES for name, cls in sorted(MODELS.module_dict.items())
+    return {name: cls for name, cls in sorted(MODELS.module_dict.items())
             if hasattr(getattr(cls, 'WEIGHT_TABLES', None), 'classification_rules')}
 
 
@@ -82,7 +81,8 @@ def convert_backbone_weights(weights: Mapping[str, torch.Tensor], source: str, t
     kind, arch = parse_target(target)
     report = ConversionReport()
     state = dict(weights)
-    tables = convertible_backbones()[kind]
+    backbone = convertible_backbones()[kind]
+    tables = backbone.WEIGHT_TABLES
     drop_keys(state, DROP[source], report)
     if all(k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items()}
@@ -90,7 +90,7 @@ def convert_backbone_weights(weights: Mapping[str, torch.Tensor], source: str, t
         rules = tables.classification_rules(source, kind, state)
         state, report.unmapped = KeyMapper(rules).apply(state)
         tables.fix_layout(source, kind, state)
-        cfg = tables.config_from_weights(kind, arch, state)
+        cfg = tables.config_from_weights(backbone, arch, state)
     except KeyError as err:
         raise ConversionError(f'not a {kind} checkpoint from {source}: no {err} after '
                               f'renaming; unmapped keys: {report.unmapped[:8]}') from err

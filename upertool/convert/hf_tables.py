@@ -33,8 +33,8 @@ HF_UNUSED = (r'^backbone\.swin\.layernorm\.',)
 def backbone_tables() -> dict[str, list[Rule]]:
     """HF `backbone_config.model_type` -> its table (keys relative to `backbone.`), as the
     backbones declare them."""
-    return {tables.HF_MODEL_TYPE: tables.HF_RULES for tables in convertible_backbones().values()
-            if hasattr(tables, 'HF_RULES')}
+    declared = [cls.WEIGHT_TABLES for cls in convertible_backbones().values()]
+    return {t.HF_MODEL_TYPE: t.HF_RULES for t in declared if hasattr(t, 'HF_RULES')}
 
 
 _CONV_MODULES = ('bottleneck', 'fpn_bottleneck', 'lateral_convs.{i}', 'fpn_convs.{i}',

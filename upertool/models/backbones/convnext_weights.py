@@ -85,23 +85,26 @@ def fix_layout(source: str, kind: str, state: dict[str, Any]) -> None:
         state[key] = state[key].flatten(1)
 
 
-def config_from_weights(kind: str, arch: str | None, state: Mapping[str, Any]) -> dict:
+def config_from_weights(backbone: type, arch: str | None, state: Mapping[str, Any]) -> dict:
     """The ConvNeXt config (classification layout: the last stage's norm only) of the weights.
+
+    Args:
+        backbone: the class (ConvNeXt), whose `arch_settings` name the archs.
+        arch: a named arch the weights must be, or None.
+        state: the renamed weights.
 
     Raises:
         ValueError: a named `arch` that disagrees with the weights.
         KeyError: the weights lack a ConvNeXt key.
     """
-    from .convnext import ConvNeXt
-
     stages = range(len({k.split('.')[1] for k in state if k.startswith('stages.')}))
     depths = [count_blocks(state, r'^stages\.{i}\.(\d+)\.', i) for i in stages]
     channels = [state[f'stages.{i}.0.depthwise_conv.weight'].shape[0] for i in stages]
-    named = ConvNeXt.arch_settings.get(arch) if arch else None
+    named = backbone.arch_settings.get(arch) if arch else None
     if arch and named != dict(depths=depths, channels=channels):
         raise ValueError(f'the checkpoint is a ConvNeXt with depths {depths} and '
                          f'channels {channels}, not {arch!r} ({named})')
-    return dict(type='ConvNeXt', arch=dict(depths=depths, channels=channels),
+    return dict(type=backbone.__name__, arch=dict(depths=depths, channels=channels),
                 out_indices=(len(depths) - 1,), gap_before_final_norm=False,
                 layer_scale_init_value=1e-6 if 'stages.0.0.gamma' in state else 0.0,
                 init_cfg=None)

@@ -74,7 +74,7 @@ def fix_layout(source: str, kind: str, state: dict[str, Any]) -> None:
             state[f'{prefix}{int(index) + 1}.{rest}'] = v
 
 
-def config_from_weights(kind: str, arch: str | None, state: Mapping[str, Any]) -> dict:
+def config_from_weights(backbone: type, arch: str | None, state: Mapping[str, Any]) -> dict:
     """The backbone config (classification layout) that converted weights describe.
 
     Raises:
@@ -88,5 +88,6 @@ def config_from_weights(kind: str, arch: str | None, state: Mapping[str, Any]) -
     if depth is None:
         raise ValueError(f'ResNet with {blocks} blocks per stage is not ResNet-18..152')
     if not str(depth).isdigit():
-        raise ValueError(f'{kind} arch must be a depth (18, 34, 50, 101, 152), got {arch!r}')
-    return dict(type=kind, depth=int(depth), init_cfg=None)
+        raise ValueError(f'{backbone.__name__} arch must be a depth (18, 34, 50, 101, 152), '
+                         f'got {arch!r}')
+    return dict(type=backbone.__name__, depth=int(depth), init_cfg=None)

@@ -151,8 +151,8 @@ def fix_layout(source: str, kind: str, state: dict[str, Any]) -> None:
         state[key] = merging_to_unfold(state[key])
 
 
-def config_from_weights(kind: str, arch: str | None, state: Mapping[str, Any]) -> dict:
-    """The SwinTransformer config (classification layout) of the weights.
+def config_from_weights(backbone: type, arch: str | None, state: Mapping[str, Any]) -> dict:
+    """The SwinTransformer config (classification layout) of the weights (`arch`: see `ARCHS`).
 
     Raises:
         ValueError: a named `arch` that disagrees with the weights.
@@ -168,5 +168,5 @@ def config_from_weights(kind: str, arch: str | None, state: Mapping[str, Any]) -
     if arch and ARCHS.get(arch) != (embed, depths, heads):
         raise ValueError(f'the checkpoint is a Swin with embed_dims={embed}, depths='
                          f'{depths}, num_heads={heads}, not {arch!r}')
-    return dict(type='SwinTransformer', embed_dims=embed, depths=depths, num_heads=heads,
+    return dict(type=backbone.__name__, embed_dims=embed, depths=depths, num_heads=heads,
                 window_size=window, out_indices=(len(depths) - 1,), init_cfg=None)
