@@ -78,6 +78,12 @@ def read_image(item: InputItem) -> np.ndarray:
     return image
 
 
+def _named(item: InputItem, err: Exception) -> str:
+    """The error message, starting with the input's name unless it already holds the path."""
+    text = str(err)
+    return text if item.path and item.path in text else f'{item.path or item.name}: {text}'
+
+
 def build_backend(model: Any, weights: str | None, device: str | None, tta: bool,
                   precision: str | None, cfg_options: dict | None):
     """A TorchBackend for a config / model folder / HF folder, an OnnxBackend for a .onnx."""
@@ -214,6 +220,7 @@ class SegInferencer:
                 if not loaded:
                     break
                 loading = loader.submit(self._load, source, batch_size, need_image)
+                self._prepare(loaded)
                 self._predict(loaded)
                 finished = writer.submit(self._finish, loaded, out_dir, draw, keep_vis,
                                          write_vis)
@@ -239,20 +246,30 @@ class SegInferencer:
 
     def _load(self, source: Iterator[InputItem], batch_size: int,
               keep_image: bool) -> list[dict]:
-        """Take, read and pre-process the next batch (in the loader thread); a failure marks
-        only its item."""
+        """Take and decode the next batch (in the loader thread); a failure marks only its
+        item. Only numpy and OpenCV run here: a torch op in a second thread would start a
+        second OpenMP team, whose spinning threads slow the model's own on a busy machine."""
         loaded = []
         for item in itertools.islice(source, batch_size):
-            entry: dict[str, Any] = dict(item=item)
+            entry: dict[str, Any] = dict(item=item, keep_image=keep_image)
             try:
-                image = read_image(item)
-                entry['prepared'] = self.backend.prepare(image)
-                entry['image'] = image if keep_image else None
+                entry['image'] = read_image(item)
             except Exception as err:  # noqa: BLE001 - reported per input, the others go on
-                entry['error'] = str(err) if item.path and item.path in str(err) else (
-                    f'{item.path or item.name}: {err}')
+                entry['error'] = _named(item, err)
             loaded.append(entry)
         return loaded
+
+    def _prepare(self, loaded: list[dict]) -> None:
+        """The test pipeline (in the main thread, for the reason in `_load`)."""
+        for entry in loaded:
+            if 'error' in entry:
+                continue
+            try:
+                entry['prepared'] = self.backend.prepare(entry['image'])
+            except Exception as err:  # noqa: BLE001 - reported per input, the others go on
+                entry['error'] = _named(entry['item'], err)
+            if not entry['keep_image']:
+                entry['image'] = None
 
     def _predict(self, loaded: list[dict]) -> None:
         ready = [e for e in loaded if 'error' not in e]

@@ -56,7 +56,9 @@ def encode_label_png(mask: np.ndarray, palette: Sequence[Sequence[int]]) -> byte
 
 def present_labels(mask: np.ndarray, num_classes: int) -> list[int]:
     """The labels in `mask` that are classes (ignore values such as 255 left out), ascending."""
-    return [int(v) for v in np.unique(mask) if 0 <= v < num_classes]
+    counts = np.bincount(mask[(mask >= 0) & (mask < num_classes)].ravel(),
+                         minlength=num_classes) if mask.size else np.zeros(0, np.int64)
+    return [int(v) for v in np.flatnonzero(counts)]
 
 
 def draw_overlay(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],
