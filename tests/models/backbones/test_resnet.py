@@ -288,3 +288,10 @@ def test_negative_out_indices_count_from_the_end_as_in_every_backbone():
     model = ResNet(18, out_indices=(-1, 0), **TINY).eval()
     assert model.out_indices == (0, 3)
     assert len(model(torch.randn(1, 3, 32, 32))) == 2
+
+
+def test_stage_strides_argument_and_mmsegmentation_strides_build_the_same_model():
+    new = ResNet(18, stage_strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), **TINY)
+    old = ResNet(18, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), **TINY)
+    assert new.stage_strides == old.stage_strides == (1, 2, 1, 1)
+    assert new.strides == old.strides == (4, 8, 8, 8)  # the attribute: output strides

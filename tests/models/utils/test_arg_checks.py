@@ -2,7 +2,12 @@
 import numpy as np
 import pytest
 
-from upertool.models.utils.arg_checks import check_out_indices, resolve_pretrained, to_2tuple
+from upertool.models.utils.arg_checks import (
+    check_out_indices,
+    resolve_pretrained,
+    resolve_stage_strides,
+    to_2tuple,
+)
 
 
 @pytest.mark.parametrize('value,expected', [(5, (5, 5)), ([3, 4], (3, 4)), ((7,), (7, 7)),
@@ -49,3 +54,11 @@ def test_pretrained_becomes_init_cfg_with_a_deprecation_warning():
         resolve_pretrained('X', 'w.pth', dict(type='Pretrained', checkpoint='v.pth'))
     with pytest.raises(TypeError, match='X: pretrained must be a str'):
         resolve_pretrained('X', 3, None)
+
+
+def test_stage_strides_under_either_name_once():
+    assert resolve_stage_strides('X', None, None, (1, 2)) == (1, 2)
+    assert resolve_stage_strides('X', (2, 2), None, (1, 2)) == (2, 2)
+    assert resolve_stage_strides('X', None, (1, 1), (1, 2)) == (1, 1)  # mmsegmentation's name
+    with pytest.raises(ValueError, match='X: give the per-stage strides once'):
+        resolve_stage_strides('X', (2, 2), (1, 1), (1, 2))

@@ -14,7 +14,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from upertool.models.utils import build_norm_layer
-from upertool.models.utils.arg_checks import check_out_indices, resolve_pretrained
+from upertool.models.utils.arg_checks import (
+    check_out_indices,
+    resolve_pretrained,
+    resolve_stage_strides,
+)
 from upertool.registry import MODELS
 
 from . import resnet_weights
@@ -45,7 +49,8 @@ class ResNet(BaseModule):
         base_channels: Width of layer1; stage i is `base_channels * 2**i` wide (times 4 after
             a Bottleneck's last conv).
         num_stages: How many stages to build, 1 to 4.
-        strides: Stride of the first block of each stage.
+        stage_strides: Stride of the first block of each stage (mmsegmentation's name for it,
+            `strides`, is accepted too; the attribute `strides` is the output strides).
         dilations: Dilation of each stage.
         out_indices: Stages whose outputs `forward` returns (in stage order).
         style: 'pytorch' (stride on the 3x3 conv) or 'caffe' (stride on the first 1x1 conv).
@@ -91,7 +96,8 @@ class ResNet(BaseModule):
 
     def __init__(self, depth: int, *, in_channels: int = 3, stem_channels: int = 64,
                  base_channels: int = 64, num_stages: int = 4,
-                 strides: Sequence[int] = (1, 2, 2, 2), dilations: Sequence[int] = (1, 1, 1, 1),
+                 stage_strides: Sequence[int] | None = None,
+                 strides: Sequence[int] | None = None, dilations: Sequence[int] = (1, 1, 1, 1),
                  out_indices: Sequence[int] = (0, 1, 2, 3), style: str = 'pytorch',
                  deep_stem: bool = False, avg_down: bool = False, frozen_stages: int = -1,
                  conv_cfg: dict | None = None,
@@ -120,7 +126,8 @@ class ResNet(BaseModule):
             raise ValueError(f'deep_stem needs stem_channels >= 2, got {stem_channels}')
         if not isinstance(num_stages, int) or not 1 <= num_stages <= 4:
             raise ValueError(f'num_stages must be an int in 1..4, got {num_stages!r}')
-        strides = _check_int_seq('strides', strides, num_stages, 1)
+        strides = _check_int_seq('strides', resolve_stage_strides(
+            'ResNet', stage_strides, strides, (1, 2, 2, 2)), num_stages, 1)
         dilations = _check_int_seq('dilations', dilations, num_stages, 1)
         out_indices = check_out_indices(out_indices, num_stages, 'stage')
         if style not in ('pytorch', 'caffe'):

@@ -17,6 +17,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from upertool.models.utils import build_norm_layer
+from upertool.models.utils.arg_checks import resolve_stage_strides
 from upertool.registry import MODELS
 
 from . import swin_weights
@@ -229,7 +230,9 @@ class SwinTransformer(BaseModule):
         mlp_ratio: FFN hidden width / embedding width.
         depths: Blocks per stage.
         num_heads: Attention heads per stage (must divide the stage's width).
-        strides: Patch-embedding stride, then each patch-merging stride (kernel 2).
+        stage_strides: Patch-embedding stride, then each patch-merging stride (kernel 2);
+            mmsegmentation's name for it, `strides`, is accepted too (the attribute `strides`
+            is the output strides).
         out_indices: Stages whose (normalised) outputs are returned, in stage order.
         qkv_bias: Bias in the qkv projections.
         qk_scale: Attention scale; None gives head_dims ** -0.5.
@@ -265,7 +268,8 @@ class SwinTransformer(BaseModule):
                  embed_dims: int = 96, patch_size: int = 4, window_size: int = 7,
                  mlp_ratio: float = 4, depths: Sequence[int] = (2, 2, 6, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24),
-                 strides: Sequence[int] = (4, 2, 2, 2),
+                 stage_strides: Sequence[int] | None = None,
+                 strides: Sequence[int] | None = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3), qkv_bias: bool = True,
                  qk_scale: float | None = None, patch_norm: bool = True, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
@@ -278,6 +282,7 @@ class SwinTransformer(BaseModule):
         for name, value in (('in_channels', in_channels), ('embed_dims', embed_dims),
                             ('patch_size', patch_size), ('window_size', window_size)):
             check_positive_int(name, value)
+        strides = resolve_stage_strides('SwinTransformer', stage_strides, strides, (4, 2, 2, 2))
         depths, num_heads, strides = self._check_stages(depths, num_heads, strides, embed_dims)
         num_stages = len(depths)
         if strides[0] != patch_size:

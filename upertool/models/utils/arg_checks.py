@@ -4,6 +4,9 @@
 - `check_out_indices`: which stages/layers a backbone returns (negative ones count from the
   end, as Python's indices and mmsegmentation's transformer backbones do).
 - `resolve_pretrained`: mmsegmentation's deprecated `pretrained=path` turned into `init_cfg`.
+- `resolve_stage_strides`: a backbone's `strides` attribute is its output strides; the
+  per-stage stride argument is `stage_strides`, and mmsegmentation's name for it, `strides=`,
+  is accepted.
 - `BINARY_THRESHOLD`: the sigmoid threshold of a binary head (`out_channels=1`) that sets none.
 
 Each error names the argument and says what was expected.
@@ -88,3 +91,20 @@ def resolve_pretrained(cls_name: str, pretrained: str | None,
     warnings.warn(f"{cls_name}: `pretrained` is deprecated, use init_cfg=dict(type='Pretrained', "
                   'checkpoint=...)', DeprecationWarning, stacklevel=3)
     return dict(type='Pretrained', checkpoint=pretrained)
+
+
+def resolve_stage_strides(cls_name: str, stage_strides: Sequence[int] | None,
+                          strides: Sequence[int] | None,
+                          default: Sequence[int]) -> Sequence[int]:
+    """The per-stage strides, given as `stage_strides` or as mmsegmentation's `strides`.
+
+    Raises:
+        ValueError: both are given.
+    """
+    if stage_strides is not None and strides is not None:
+        raise ValueError(f'{cls_name}: give the per-stage strides once, as stage_strides '
+                         f'(or mmsegmentation\'s name strides), not both (stage_strides='
+                         f'{stage_strides!r}, strides={strides!r})')
+    if stage_strides is not None:
+        return stage_strides
+    return strides if strides is not None else default
