@@ -102,6 +102,11 @@ class TIMMBackbone(BaseModule):
         if out_indices is not None:
             timm_kwargs['out_indices'] = tuple(out_indices)
         if checkpoint_path:
+            # upertool's safe loader first: a file that would run code (or is no checkpoint)
+            # is refused naming the file and the opt-in, before timm reads it
+            from upertool.checkpoint import load_checkpoint_file
+
+            load_checkpoint_file(checkpoint_path)
             overlay = dict(timm_kwargs.pop('pretrained_cfg_overlay', None) or {})
             overlay['file'] = checkpoint_path
             timm_kwargs['pretrained_cfg_overlay'] = overlay
