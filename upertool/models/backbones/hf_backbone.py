@@ -89,6 +89,7 @@ class HFBackbone(BaseModule):
         if pretrained_dir is None:
             self.model = backbone_cls(hf_config)
         else:
+            _check_pickled_weights(pretrained_dir)
             # the concrete class, not AutoBackbone.from_pretrained, which asks the hub
             # whether the folder's name is a repository before reading the folder
             self.model = backbone_cls.from_pretrained(pretrained_dir, config=hf_config,
@@ -148,3 +149,15 @@ class HFBackbone(BaseModule):
         for i, (feat, channels) in enumerate(zip(maps, self.out_channels, strict=True)):
             self._check_map(feat, channels, i)
         return maps
+
+
+def _check_pickled_weights(folder: str) -> None:
+    """Pickled weight files of a folder go through upertool's safe loader before transformers
+    reads them: a file that would run code is refused naming it (safetensors run none)."""
+    import os
+
+    from upertool.checkpoint import load_checkpoint_file
+
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(('.bin', '.pth', '.pt')):
+            load_checkpoint_file(osp.join(folder, name))
