@@ -8,6 +8,7 @@ generated, or its generation is timed too) and prints the wall time. Run it in a
 `XDG_CACHE_HOME` for the first build (every header read) and again for the cached rebuild
 (only stats); `PYTHONPATH=<older checkout>` times a build without the checks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from common import NAMED_CONFIGS, REPO
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help=f"a config path or one of {', '.join(NAMED_CONFIGS)}")
+    parser.add_argument('config', help=f'a config path or one of {", ".join(NAMED_CONFIGS)}')
     args = parser.parse_args()
 
     from mmengine.config import Config
@@ -32,8 +33,7 @@ def main() -> None:
     start = time.perf_counter()
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     seconds = time.perf_counter() - start
-    print(f'{type(dataset).__name__}: {len(dataset)} samples built in {seconds:.2f} s '
-          f'(cwd {REPO})')
+    print(f'{type(dataset).__name__}: {len(dataset)} samples built in {seconds:.2f} s (cwd {REPO})')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ Builds the model and optimizer of the config, runs `--steps` training steps on a
 checks themselves: the loss `isfinite`, one fused norm over all gradients, one over the float
 buffers (BatchNorm statistics). Prints medians in milliseconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from common import NAMED_CONFIGS
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config', help=f"a config path or one of {', '.join(NAMED_CONFIGS)}")
+    parser.add_argument('config', help=f'a config path or one of {", ".join(NAMED_CONFIGS)}')
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--steps', type=int, default=30)
     args = parser.parse_args()
@@ -84,12 +85,16 @@ def main() -> None:
         guarded.append(total)
         checks.append(spent)
     ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
-    print(f'{args.config}, batch {args.batch}, {torch.get_num_threads()} threads, '
-          f'{sum(p.numel() for p in params) / 1e6:.2f} M parameters in {len(params)} tensors, '
-          f'{len(buffers)} float buffers')
-    print(f'step without guard {ms(plain):.1f} ms, with guard {ms(guarded):.1f} ms (medians); '
-          f'the checks themselves {ms(checks):.2f} ms = '
-          f'{100 * statistics.median(checks) / statistics.median(plain):.2f}% of a step')
+    print(
+        f'{args.config}, batch {args.batch}, {torch.get_num_threads()} threads, '
+        f'{sum(p.numel() for p in params) / 1e6:.2f} M parameters in {len(params)} tensors, '
+        f'{len(buffers)} float buffers'
+    )
+    print(
+        f'step without guard {ms(plain):.1f} ms, with guard {ms(guarded):.1f} ms (medians); '
+        f'the checks themselves {ms(checks):.2f} ms = '
+        f'{100 * statistics.median(checks) / statistics.median(plain):.2f}% of a step'
+    )
 
 
 if __name__ == '__main__':

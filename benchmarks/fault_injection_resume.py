@@ -14,6 +14,7 @@ Determinism: both runs use the same fixed thread count (`--threads`, OMP_NUM_THR
 torch's intra-op threads) and seed; mmengine replays the sampler and the random flips of the
 iterations a resumed run skips, so the batches are the same.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,20 +31,23 @@ CONFIG = REPO / 'configs/quickstart/upernet_r18-narrow_1xb8-2.4k_synthetic-96x96
 
 
 def train_command(work_dir: Path, iters: int, interval: int, resume: bool) -> list[str]:
-    cmd = [sys.executable, str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir',
-           str(work_dir)]
+    cmd = [sys.executable, str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir', str(work_dir)]
     if resume:
         cmd.append('--resume')
-    return cmd + ['--cfg-options', f'train_cfg.max_iters={iters}',
-                  f'train_cfg.val_interval={iters + 1}',
-                  f'default_hooks.checkpoint.interval={interval}',
-                  'default_hooks.checkpoint.max_keep_ckpts=2',
-                  'default_hooks.logger.interval=1']
+    return cmd + [
+        '--cfg-options',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters + 1}',
+        f'default_hooks.checkpoint.interval={interval}',
+        'default_hooks.checkpoint.max_keep_ckpts=2',
+        'default_hooks.logger.interval=1',
+    ]
 
 
 def env(threads: int) -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                PYTHONUNBUFFERED='1')
+    return dict(
+        os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED='1'
+    )
 
 
 def default_sigint() -> None:
@@ -79,16 +83,22 @@ class LogCounter:
         return self.iters
 
 
-def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: random.Random,
-                   kill_no: int) -> dict:
+def one_killed_run(
+    work_dir: Path, log: Path, args: argparse.Namespace, rng: random.Random, kill_no: int
+) -> dict:
     sig = signal.SIGKILL if kill_no % 2 == 0 else signal.SIGINT
     aim_write = kill_no % 4 in (1, 2)  # half of the kills, both signals, at a checkpoint write
     counter = LogCounter(log)
     start_iters = counter.update()
     with open(log, 'a') as out:
-        proc = subprocess.Popen(train_command(work_dir, args.iters, args.interval, True),
-                                cwd=REPO, env=env(args.threads), stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=default_sigint)
+        proc = subprocess.Popen(
+            train_command(work_dir, args.iters, args.interval, True),
+            cwd=REPO,
+            env=env(args.threads),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
+        )
     # train a random number of iterations, then fire at once, or the moment the atomic
     # writer's temporary file appears in the work dir (the next checkpoint write)
     target = rng.randint(3, 2 * args.interval)
@@ -106,9 +116,14 @@ def one_killed_run(work_dir: Path, log: Path, args: argparse.Namespace, rng: ran
     proc.wait()
     if proc.returncode == 0:
         raise SystemExit(f'the run ignored {sig.name} and finished; see {log}')
-    return dict(signal=sig.name, fired=True, aimed_at_write=aim_write,
-                during_write=during_write, iters_this_run=counter.update() - start_iters,
-                returncode=proc.returncode)
+    return dict(
+        signal=sig.name,
+        fired=True,
+        aimed_at_write=aim_write,
+        during_write=during_write,
+        iters_this_run=counter.update() - start_iters,
+        returncode=proc.returncode,
+    )
 
 
 def load_final(path: Path) -> dict:
@@ -124,8 +139,9 @@ def compare(a: dict, b: dict) -> list[str]:
     for key in a['state_dict']:
         if not torch.equal(a['state_dict'][key], b['state_dict'][key]):
             diffs.append(key)
-    for i, (sa, sb) in enumerate(zip(a['optimizer']['state'].values(),
-                                     b['optimizer']['state'].values(), strict=True)):
+    for i, (sa, sb) in enumerate(
+        zip(a['optimizer']['state'].values(), b['optimizer']['state'].values(), strict=True)
+    ):
         for name in sa:
             if not torch.equal(torch.as_tensor(sa[name]), torch.as_tensor(sb[name])):
                 diffs.append(f'optimizer.state[{i}].{name}')
@@ -152,9 +168,13 @@ def main() -> None:
     t0 = time.perf_counter()
     ref_dir, ref_log = root / 'uninterrupted', root / 'uninterrupted.log'
     with open(ref_log, 'w') as out:
-        code = subprocess.call(train_command(ref_dir, args.iters, args.interval, False),
-                               cwd=REPO, env=env(args.threads), stdout=out,
-                               stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            train_command(ref_dir, args.iters, args.interval, False),
+            cwd=REPO,
+            env=env(args.threads),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     if code != 0:
         raise SystemExit(f'uninterrupted run failed ({code}); see {ref_log}')
     t_ref = time.perf_counter() - t0
@@ -166,17 +186,28 @@ def main() -> None:
     while len([k for k in kills if k['fired']]) < args.kills:
         result = one_killed_run(work, log, args, rng, len(kills))
         kills.append(result)
-        where = (' during a checkpoint write (its temporary file was there)'
-                 if result.get('during_write') else ' at a random moment')
-        status = (f"{result['signal']:7s} after {result.get('iters_this_run', '-'):>3} "
-                  f'logged iterations{where}' if result['fired']
-                  else f"run finished before the kill ({result['returncode']})")
+        where = (
+            ' during a checkpoint write (its temporary file was there)'
+            if result.get('during_write')
+            else ' at a random moment'
+        )
+        status = (
+            f'{result["signal"]:7s} after {result.get("iters_this_run", "-"):>3} '
+            f'logged iterations{where}'
+            if result['fired']
+            else f'run finished before the kill ({result["returncode"]})'
+        )
         print(f'kill {len(kills):2d}: {status}', flush=True)
         if not result['fired']:
             break
     with open(log, 'a') as out:
-        code = subprocess.call(train_command(work, args.iters, args.interval, True), cwd=REPO,
-                               env=env(args.threads), stdout=out, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            train_command(work, args.iters, args.interval, True),
+            cwd=REPO,
+            env=env(args.threads),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     if code != 0:
         raise SystemExit(f'final resumed run failed ({code}); see {log}')
     t_killed = time.perf_counter() - t1
@@ -184,10 +215,12 @@ def main() -> None:
     name = f'iter_{args.iters}.pth'
     diffs = compare(load_final(ref_dir / name), load_final(work / name))
     fired = [k for k in kills if k['fired']]
-    print(f'\n{len(fired)} kills ({sum(k["signal"] == "SIGKILL" for k in fired)} SIGKILL, '
-          f'{sum(k["signal"] == "SIGINT" for k in fired)} SIGINT; '
-          f'{sum(bool(k.get("during_write")) for k in fired)} during a checkpoint write), '
-          f'{args.iters} iterations, checkpoint every {args.interval}, {args.threads} threads')
+    print(
+        f'\n{len(fired)} kills ({sum(k["signal"] == "SIGKILL" for k in fired)} SIGKILL, '
+        f'{sum(k["signal"] == "SIGINT" for k in fired)} SIGINT; '
+        f'{sum(bool(k.get("during_write")) for k in fired)} during a checkpoint write), '
+        f'{args.iters} iterations, checkpoint every {args.interval}, {args.threads} threads'
+    )
     print(f'uninterrupted run {t_ref:.0f} s; killed-and-resumed runs {t_killed:.0f} s in all')
     print(f'leftover temporaries: {[n for n in os.listdir(work) if ".tmp-" in n]}')
     if diffs:

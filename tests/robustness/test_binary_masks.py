@@ -35,8 +35,9 @@ def test_zero_255_masks_with_two_classes_stop_at_build_with_the_fix(tmp_path):
 
 def test_binary_true_maps_255_to_class_1(tmp_path):
     root = _tree(tmp_path / 'data')
-    ds = FolderSegDataset(data_root=str(root), metainfo=dict(classes=['bg', 'object']),
-                          binary=True, pipeline=LOAD)
+    ds = FolderSegDataset(
+        data_root=str(root), metainfo=dict(classes=['bg', 'object']), binary=True, pipeline=LOAD
+    )
     mask = ds[0]['gt_seg_map']
     assert set(np.unique(mask).tolist()) == {0, 1}
     assert (mask == 1).sum() == 9
@@ -45,8 +46,7 @@ def test_binary_true_maps_255_to_class_1(tmp_path):
 def test_binary_needs_two_classes(tmp_path):
     root = _tree(tmp_path / 'data')
     with pytest.raises(ValueError, match='exactly two classes'):
-        FolderSegDataset(data_root=str(root), metainfo=dict(classes=['a', 'b', 'c']),
-                         binary=True)
+        FolderSegDataset(data_root=str(root), metainfo=dict(classes=['a', 'b', 'c']), binary=True)
 
 
 def test_metric_says_when_a_class_never_occurs(log_messages):
@@ -61,5 +61,7 @@ def test_metric_says_when_a_class_never_occurs(log_messages):
     metric.process({}, [sample])
     metrics = metric.compute_metrics(metric.results)
     assert metrics['mIoU'] == 100.0  # the number itself stays what it is ...
-    assert any("no ground-truth pixel" in m and "'object'" in m and 'binary=True' in m
-               for m in log_messages)  # ... but it is never reported silently
+    assert any(
+        'no ground-truth pixel' in m and "'object'" in m and 'binary=True' in m
+        for m in log_messages
+    )  # ... but it is never reported silently

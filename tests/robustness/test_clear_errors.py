@@ -1,4 +1,5 @@
 """Case 9: each bad input gives one message naming the file and the problem."""
+
 import errno
 import os
 
@@ -25,10 +26,13 @@ def test_symlink_loop_under_a_data_folder_is_named(tmp_path):
         FolderSegDataset(data_root=str(root), metainfo=dict(classes=['a', 'b']))
 
 
-@pytest.mark.parametrize('name, content, message', [
-    ('notes.pth', b'e' + b'hello, this is text\n', 'is not a torch checkpoint'),
-    ('model.safetensors', b'garbage' * 3, 'is not a valid .safetensors file'),
-])
+@pytest.mark.parametrize(
+    'name, content, message',
+    [
+        ('notes.pth', b'e' + b'hello, this is text\n', 'is not a torch checkpoint'),
+        ('model.safetensors', b'garbage' * 3, 'is not a valid .safetensors file'),
+    ],
+)
 def test_files_that_are_not_checkpoints(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
@@ -77,8 +81,13 @@ def test_colour_masks_of_a_read_only_folder_go_to_a_cache(tmp_path, monkeypatch)
     ann.mkdir(parents=True)
     assert index_mask_folder(str(ann)) == str(ann) + '_index'
     real_access = os.access
-    monkeypatch.setattr(os, 'access', lambda p, mode: False if str(p).startswith(
-        str(tmp_path / 'data')) else real_access(p, mode))
+    monkeypatch.setattr(
+        os,
+        'access',
+        lambda p, mode: (
+            False if str(p).startswith(str(tmp_path / 'data')) else real_access(p, mode)
+        ),
+    )
     folder = index_mask_folder(str(ann))
     assert folder.startswith(str(tmp_path / 'cache' / 'upertool' / 'index_masks'))
 
@@ -88,14 +97,16 @@ def test_colour_masks_of_a_read_only_folder_go_to_a_cache(tmp_path, monkeypatch)
     colour = np.zeros((4, 4, 3), np.uint8)
     colour[:2] = (255, 0, 0)
     Image.fromarray(colour).save(ann / 'a.png')
-    ds = FolderSegDataset(data_root=str(tmp_path / 'data'),
-                          metainfo=dict(classes=['bg', 'red'], palette=[[0, 0, 0], [255, 0, 0]]))
+    ds = FolderSegDataset(
+        data_root=str(tmp_path / 'data'),
+        metainfo=dict(classes=['bg', 'red'], palette=[[0, 0, 0], [255, 0, 0]]),
+    )
     assert ds.get_data_info(0)['seg_map_path'].startswith(folder)
     assert not (tmp_path / 'data' / 'masks_index').exists()
 
 
 def test_killed_generation_leaves_nothing_behind(tmp_path):
-    dead = tmp_path / '.abc123.tmp-999999999-xyz'   # no such process
+    dead = tmp_path / '.abc123.tmp-999999999-xyz'  # no such process
     live = tmp_path / f'.abc123.tmp-{os.getpid()}-xyz'
     dead.mkdir()
     live.mkdir()

@@ -1,4 +1,5 @@
 """Case 10: two runs never share a log folder, a work dir or an --out folder."""
+
 import multiprocessing as mp
 
 import pytest

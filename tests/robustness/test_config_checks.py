@@ -1,4 +1,5 @@
 """Case 8: config mistakes stop at start-up with one clear message each."""
+
 import argparse
 
 import pytest
@@ -23,20 +24,25 @@ def quick(robust_root=None):
     return Config.fromfile(str(Path(__file__).resolve().parents[2] / QUICK))
 
 
-@pytest.mark.parametrize('key, hint', [
-    ('default_hooks.checkpoint.intervl', 'default_hooks.checkpoint.interval'),
-    ('randomnes.seed', 'randomness.seed'),
-])
+@pytest.mark.parametrize(
+    'key, hint',
+    [
+        ('default_hooks.checkpoint.intervl', 'default_hooks.checkpoint.interval'),
+        ('randomnes.seed', 'randomness.seed'),
+    ],
+)
 def test_unknown_keys_name_the_closest_existing_one(quick, key, hint):
     with pytest.raises(ConfigError, match=rf'no key {key!r}; did you mean {hint}'):
         check_cfg_options(quick, {key: 2})
 
 
 def test_known_keys_constructor_arguments_and_plus_keys_pass(quick):
-    options = {'train_cfg.max_iters': 10,                       # in the config
-               'train_dataloader.dataset.cache_dir': '/tmp/x',  # SyntheticShapesDataset arg
-               'default_hooks.checkpoint.save_best': 'mIoU',    # CheckpointHook arg
-               '+my_new_key': 1}                                # added on purpose
+    options = {
+        'train_cfg.max_iters': 10,  # in the config
+        'train_dataloader.dataset.cache_dir': '/tmp/x',  # SyntheticShapesDataset arg
+        'default_hooks.checkpoint.save_best': 'mIoU',  # CheckpointHook arg
+        '+my_new_key': 1,
+    }  # added on purpose
     checked = check_cfg_options(quick, options)
     assert checked['my_new_key'] == 1 and '+my_new_key' not in checked
     with pytest.raises(ConfigError, match='no key .*cache_dirr'):
@@ -59,11 +65,14 @@ def test_entry_without_equals_or_unparsable_value_names_the_key(capsys):
     assert 'model.size: cannot parse value' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('change, message', [
-    ({'train_cfg': dict(type='IterBasedTrainLoop', max_iters=0)}, 'max_iters must be'),
-    ({'train_dataloader': dict(batch_size=0)}, 'train_dataloader.batch_size must be'),
-    ({'default_scope': 'uppertool'}, "did you mean 'upertool'"),
-])
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        ({'train_cfg': dict(type='IterBasedTrainLoop', max_iters=0)}, 'max_iters must be'),
+        ({'train_dataloader': dict(batch_size=0)}, 'train_dataloader.batch_size must be'),
+        ({'default_scope': 'uppertool'}, "did you mean 'upertool'"),
+    ],
+)
 def test_values_that_would_fail_late(quick, change, message):
     cfg = Config(dict(quick.to_dict(), **change))
     with pytest.raises(ConfigError, match=message):
@@ -84,11 +93,13 @@ def test_batch_size_one_with_batchnorm_in_training():
     import upertool  # noqa: F401
     from upertool.registry import MODELS
 
-    model = MODELS.build(dict(type='EncoderDecoder',
-                              backbone=dict(type='ResNetV1c', depth=18, base_channels=8,
-                                            stem_channels=8),
-                              decode_head=dict(type='UPerHead', channels=8, num_classes=3,
-                                               in_index=[0, 1, 2, 3])))
+    model = MODELS.build(
+        dict(
+            type='EncoderDecoder',
+            backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8),
+            decode_head=dict(type='UPerHead', channels=8, num_classes=3, in_index=[0, 1, 2, 3]),
+        )
+    )
     with pytest.raises(ValueError, match='batch_size=1 .* BatchNorm'):
         check_batchnorm_batch_size(model, 1)
     check_batchnorm_batch_size(model, 2)

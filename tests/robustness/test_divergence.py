@@ -1,4 +1,5 @@
 """Case 1: a diverging run stops (or skips the step) and never writes or keeps NaN weights."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Case 2: `--out` keeps each prediction's path below the image folder (a/x.png, b/x.png)."""
+
 import numpy as np
 import pytest
 import torch

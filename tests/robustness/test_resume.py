@@ -1,4 +1,5 @@
 """Case 5: --resume without (or with a stale) last_checkpoint never restarts from zero."""
+
 import shutil
 
 import pytest

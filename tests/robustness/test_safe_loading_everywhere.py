@@ -1,4 +1,5 @@
 """Case 12: backbones that read weights themselves never run code from the file."""
+
 import os
 
 import pytest
@@ -36,11 +37,17 @@ def test_hf_backbone_folder_with_a_pickled_file_refuses_code(tmp_path):
     from upertool.checkpoint import UnsafeCheckpointError
     from upertool.registry import MODELS
 
-    config = dict(model_type='resnet', embedding_size=8, hidden_sizes=[8, 8], depths=[1, 1],
-                  out_features=['stage2'])
+    config = dict(
+        model_type='resnet',
+        embedding_size=8,
+        hidden_sizes=[8, 8],
+        depths=[1, 1],
+        out_features=['stage2'],
+    )
     source = MODELS.build(dict(type='HFBackbone', config=config))
     source.model.save_pretrained(str(tmp_path))
     torch.save({'evil': Payload()}, tmp_path / 'pytorch_model.bin')  # beside the safetensors
     with pytest.raises(UnsafeCheckpointError, match=r'pytorch_model.bin: it needs posix.system'):
-        MODELS.build(dict(type='HFBackbone', config=dict(model_type='resnet'),
-                          pretrained_dir=str(tmp_path)))
+        MODELS.build(
+            dict(type='HFBackbone', config=dict(model_type='resnet'), pretrained_dir=str(tmp_path))
+        )

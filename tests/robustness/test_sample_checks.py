@@ -1,4 +1,5 @@
 """Case 7: bad samples are found when the dataset is built, all at once, and cheaply again."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +29,7 @@ def own_cache(tmp_path, monkeypatch):
 
 def test_every_problem_is_reported_at_build_naming_the_files(tmp_path):
     root = _tree(tmp_path / 'data')
-    (root / 'images' / '1.png').write_bytes(b'')                    # zero bytes
+    (root / 'images' / '1.png').write_bytes(b'')  # zero bytes
     (root / 'images' / '2.png').write_bytes(b'not an image at all')  # garbage header
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(root / 'masks' / '3.png')  # wrong size
     with pytest.raises(ValueError) as err:
@@ -56,8 +57,7 @@ def test_second_build_reads_no_header_and_a_changed_file_is_read_again(tmp_path,
 
 def test_bad_sample_mid_training_saves_the_finished_iterations_first(robust, tmp_path):
     hooks = [dict(type='DivergenceGuardHook'), dict(type='DataErrorCheckpointHook')]
-    runner = robust.toy_runner(tmp_path, max_iters=8, interval=100, hooks=hooks,
-                               broken=(5,))
+    runner = robust.toy_runner(tmp_path, max_iters=8, interval=100, hooks=hooks, broken=(5,))
     with pytest.raises(ValueError, match='cannot decode image file') as err:
         runner.train()
     assert any('iter_5.pth' in note for note in err.value.__notes__)
@@ -75,13 +75,12 @@ def test_check_dataset_tool_decodes_everything_and_exits_1(robust, tmp_path):
     config.write_text(
         "default_scope = 'upertool'\n"
         f"train_dataloader = dict(dataset=dict(type='FolderSegDataset', data_root={str(root)!r},"
-        " metainfo=dict(classes=['a', 'b'])))\n")
-    proc = robust.run_tool(['tools/analysis/check_dataset.py', str(config),
-                            '--splits', 'train'])
+        " metainfo=dict(classes=['a', 'b'])))\n"
+    )
+    proc = robust.run_tool(['tools/analysis/check_dataset.py', str(config), '--splits', 'train'])
     assert proc.returncode == 1, proc.output[-2000:]
     assert 'train: 5 samples, 1 problem(s)' in proc.output
     assert 'images/2.png' in proc.output
     (root / 'images' / '2.png').write_bytes(png)
-    proc = robust.run_tool(['tools/analysis/check_dataset.py', str(config),
-                            '--splits', 'train'])
+    proc = robust.run_tool(['tools/analysis/check_dataset.py', str(config), '--splits', 'train'])
     assert proc.returncode == 0 and 'no problems found' in proc.output, proc.output[-2000:]

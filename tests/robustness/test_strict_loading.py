@@ -1,4 +1,5 @@
 """Case 4: evaluation and inference refuse a checkpoint that does not fit the config."""
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -14,15 +15,20 @@ from upertool.registry import MODELS
 
 
 def tiny_config(num_classes=6, depth=18) -> Config:
-    return Config(dict(
-        default_scope='upertool',
-        model=dict(type='EncoderDecoder',
-                   data_preprocessor=dict(type='SegDataPreProcessor', size=(32, 32)),
-                   backbone=dict(type='ResNetV1c', depth=depth, base_channels=8,
-                                 stem_channels=8),
-                   decode_head=dict(type='UPerHead', channels=8, num_classes=num_classes,
-                                    in_index=[0, 1, 2, 3])),
-        test_pipeline=[dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]))
+    return Config(
+        dict(
+            default_scope='upertool',
+            model=dict(
+                type='EncoderDecoder',
+                data_preprocessor=dict(type='SegDataPreProcessor', size=(32, 32)),
+                backbone=dict(type='ResNetV1c', depth=depth, base_channels=8, stem_channels=8),
+                decode_head=dict(
+                    type='UPerHead', channels=8, num_classes=num_classes, in_index=[0, 1, 2, 3]
+                ),
+            ),
+            test_pipeline=[dict(type='LoadImageFromFile'), dict(type='PackSegInputs')],
+        )
+    )
 
 
 def save_weights(tmp_path, cfg, name='model.pth'):
@@ -36,10 +42,12 @@ def save_weights(tmp_path, cfg, name='model.pth'):
 
 def test_six_class_checkpoint_under_eight_class_config_stops_with_a_summary(tmp_path):
     path = save_weights(tmp_path, tiny_config(num_classes=6))
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'(?s)model.pth does not fit.*2 with another shape: '
-                             r'decode_head.conv_seg.weight checkpoint \[6, 8, 1, 1\] vs model '
-                             r'\[8, 8, 1, 1\].*strict=False'):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r'(?s)model.pth does not fit.*2 with another shape: '
+        r'decode_head.conv_seg.weight checkpoint \[6, 8, 1, 1\] vs model '
+        r'\[8, 8, 1, 1\].*strict=False',
+    ):
         init_model(tiny_config(num_classes=8), str(path))
 
 

@@ -7,6 +7,7 @@ would: undecodable or truncated images, masks of another size than their image, 
 label values outside [0, num_classes) other than the ignore index (after label_map and
 reduce_zero_label). Exit status 1 if anything was found, 0 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ from mmengine.config import DictAction
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--splits', nargs='+', default=['train', 'val', 'test'],
-                        choices=['train', 'val', 'test'])
+    parser.add_argument(
+        '--splits', nargs='+', default=['train', 'val', 'test'], choices=['train', 'val', 'test']
+    )
     parser.add_argument('--workers', type=int, default=min(8, 2 * (os.cpu_count() or 1)))
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()

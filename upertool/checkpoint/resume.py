@@ -16,6 +16,7 @@ iteration 1 and overwrites the existing `iter_*.pth`. Here:
 `resume=True` and no `load_from` uses it); `upertool.compat.atomic_checkpoint` writes the
 pointer through `pointer_text`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -94,8 +95,11 @@ def numbered_checkpoints(work_dir: str) -> list[tuple[int, str]]:
         names = os.listdir(work_dir)
     except OSError:
         return []
-    found = [(int(m.group(2)), osp.join(work_dir, name))
-             for name in names if (m := _NUMBERED.match(name))]
+    found = [
+        (int(m.group(2)), osp.join(work_dir, name))
+        for name in names
+        if (m := _NUMBERED.match(name))
+    ]
     return sorted(found, reverse=True)
 
 
@@ -126,8 +130,11 @@ def find_resume_checkpoint(work_dir: str) -> str | None:
         ResumeError: checkpoints exist, none is readable (nothing is overwritten).
     """
     target = _pointer_target(work_dir)
-    target_problem = None if target is None else (
-        'missing' if not osp.isfile(target) else unreadable_reason(target))
+    target_problem = (
+        None
+        if target is None
+        else ('missing' if not osp.isfile(target) else unreadable_reason(target))
+    )
     problems = []
     for number, path in numbered_checkpoints(work_dir):
         reason = unreadable_reason(path)
@@ -152,7 +159,9 @@ def find_resume_checkpoint(work_dir: str) -> str | None:
         raise ResumeError(
             f'--resume: no readable checkpoint in {work_dir} ({"; ".join(problems)}). '
             'Refusing to start from iteration 0, which would overwrite them; move them away '
-            'or train without --resume in another work dir.')
-    print_log(f'resume: no checkpoint in {work_dir}; training starts from iteration 0',
-              logger='current')
+            'or train without --resume in another work dir.'
+        )
+    print_log(
+        f'resume: no checkpoint in {work_dir}; training starts from iteration 0', logger='current'
+    )
     return None

@@ -7,6 +7,7 @@ state dict first; missing, unexpected or mis-shaped keys stop with a summary (co
 first keys of each kind). `strict=False` loads what fits and logs the same summary.
 (Training's `load_from` stays non-strict: fine-tuning with a new head is its job.)
 """
+
 from __future__ import annotations
 
 import os
@@ -43,23 +44,32 @@ class StateDictDiff:
         """One line per kind of difference: its count and the first `first` keys."""
         lines = [f'{self.matched} keys match']
         if self.missing:
-            lines.append(f'{len(self.missing)} missing from the checkpoint (left as '
-                         f'initialised): {", ".join(self.missing[:first])}'
-                         + (', ...' if len(self.missing) > first else ''))
+            lines.append(
+                f'{len(self.missing)} missing from the checkpoint (left as '
+                f'initialised): {", ".join(self.missing[:first])}'
+                + (', ...' if len(self.missing) > first else '')
+            )
         if self.unexpected:
-            lines.append(f'{len(self.unexpected)} unexpected (in the checkpoint, not in the '
-                         f'model): {", ".join(self.unexpected[:first])}'
-                         + (', ...' if len(self.unexpected) > first else ''))
+            lines.append(
+                f'{len(self.unexpected)} unexpected (in the checkpoint, not in the '
+                f'model): {", ".join(self.unexpected[:first])}'
+                + (', ...' if len(self.unexpected) > first else '')
+            )
         if self.mismatched:
-            shown = [f'{k} checkpoint {list(c)} vs model {list(m)}'
-                     for k, c, m in self.mismatched[:first]]
-            lines.append(f'{len(self.mismatched)} with another shape: {"; ".join(shown)}'
-                         + (', ...' if len(self.mismatched) > first else ''))
+            shown = [
+                f'{k} checkpoint {list(c)} vs model {list(m)}'
+                for k, c, m in self.mismatched[:first]
+            ]
+            lines.append(
+                f'{len(self.mismatched)} with another shape: {"; ".join(shown)}'
+                + (', ...' if len(self.mismatched) > first else '')
+            )
         return '\n  '.join(lines)
 
 
-def compare_state_dicts(model_state: Mapping[str, Any],
-                        checkpoint_state: Mapping[str, Any]) -> StateDictDiff:
+def compare_state_dicts(
+    model_state: Mapping[str, Any], checkpoint_state: Mapping[str, Any]
+) -> StateDictDiff:
     """Missing, unexpected and mis-shaped keys of `checkpoint_state` against `model_state`."""
     diff = StateDictDiff()
     for key, value in model_state.items():
@@ -68,8 +78,11 @@ def compare_state_dicts(model_state: Mapping[str, Any],
                 diff.missing.append(key)
             continue
         theirs = checkpoint_state[key]
-        if isinstance(value, torch.Tensor) and isinstance(theirs, torch.Tensor) \
-                and value.shape != theirs.shape:
+        if (
+            isinstance(value, torch.Tensor)
+            and isinstance(theirs, torch.Tensor)
+            and value.shape != theirs.shape
+        ):
             diff.mismatched.append((key, tuple(theirs.shape), tuple(value.shape)))
         else:
             diff.matched += 1
@@ -83,7 +96,7 @@ def checkpoint_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     state = checkpoint.get('state_dict', checkpoint)
     if not isinstance(state, Mapping):
         raise CheckpointMismatchError('the checkpoint holds no state dict')
-    return {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in state.items()}
+    return {(k[len('module.') :] if k.startswith('module.') else k): v for k, v in state.items()}
 
 
 def _target(model: nn.Module) -> nn.Module:
@@ -95,8 +108,9 @@ def _target(model: nn.Module) -> nn.Module:
     return model
 
 
-def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike,
-                          checkpoint: Mapping[str, Any] | None = None) -> StateDictDiff:
+def check_checkpoint_fits(
+    model: nn.Module, path: str | os.PathLike, checkpoint: Mapping[str, Any] | None = None
+) -> StateDictDiff:
     """Compare the weights in `path` with `model`; raise when they differ at all.
 
     Raises:
@@ -110,12 +124,14 @@ def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike,
             f'Checkpoint {os.fspath(path)} does not fit the model built from the config:\n  '
             f'{diff.summary()}\nIs it the checkpoint of this config (backbone depth, '
             'num_classes, head widths)? To load what fits anyway, pass '
-            '--allow-partial-checkpoint (tools/test.py) or strict=False (init_model).')
+            '--allow-partial-checkpoint (tools/test.py) or strict=False (init_model).'
+        )
     return diff
 
 
-def load_model_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
-                       map_location: Any = 'cpu') -> dict[str, Any]:
+def load_model_weights(
+    model: nn.Module, path: str | os.PathLike, strict: bool = True, map_location: Any = 'cpu'
+) -> dict[str, Any]:
     """Load `path` into `model` (strictly unless `strict=False`); return the checkpoint.
 
     With `strict=False` the fitting keys are loaded and the differences are logged.
@@ -133,7 +149,10 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike, strict: bool =
         bad = {k for k, _, _ in diff.mismatched}
         state = {k: v for k, v in state.items() if k not in bad}
         if diff:
-            print_log(f'Loaded {os.fspath(path)} partially (strict=False):\n  '
-                      f'{diff.summary()}', logger='current', level=30)
+            print_log(
+                f'Loaded {os.fspath(path)} partially (strict=False):\n  {diff.summary()}',
+                logger='current',
+                level=30,
+            )
     target.load_state_dict(state, strict=False)
     return dict(checkpoint)

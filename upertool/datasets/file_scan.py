@@ -3,6 +3,7 @@
 mmengine's `list_dir_or_file` follows a link that points back to one of its parents until the
 OS gives up with "Too many levels of symbolic links" deep inside a path like `sub/up/sub/up/...`.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ def list_files(folder: str) -> list[str]:
                     if real in ancestors:
                         raise SymlinkLoopError(
                             f'symlink loop under {folder!r}: {entry.path!r} leads back to '
-                            f'{real!r}; remove the link or point it elsewhere')
+                            f'{real!r}; remove the link or point it elsewhere'
+                        )
                     walk(entry.path, child_rel, (*ancestors, real))
                 elif entry.is_file(follow_symlinks=True):
                     found.append(child_rel)

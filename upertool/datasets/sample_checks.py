@@ -13,6 +13,7 @@ ignored (validation then reports a perfect score for background alone).
 Images whose EXIF asks for a rotation are reported once per dataset: they are read in their
 stored pixel grid, as their masks are (see `LoadImageFromFile(apply_exif_orientation=...)`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -108,8 +109,11 @@ class HeaderCache:
             with atomic_open(self.path, 'w') as f:
                 json.dump(dict(version=_CACHE_VERSION, entries=self.entries), f)
         except OSError as err:  # a read-only home: checks still ran, just not cached
-            print_log(f'sample checks: cannot write the cache {self.path}: {err}',
-                      logger='current', level=30)
+            print_log(
+                f'sample checks: cannot write the cache {self.path}: {err}',
+                logger='current',
+                level=30,
+            )
 
 
 def _headers(paths: list[str], cache: HeaderCache, what: str) -> dict[str, list]:
@@ -126,12 +130,15 @@ def _headers(paths: list[str], cache: HeaderCache, what: str) -> dict[str, list]
         if len(todo) >= 2000:
             from mmengine.utils import ProgressBar
 
-            print_log(f'checking the headers of {len(todo)} {what} (cached for later builds)',
-                      logger='current')
+            print_log(
+                f'checking the headers of {len(todo)} {what} (cached for later builds)',
+                logger='current',
+            )
             bar = ProgressBar(len(todo), file=sys.stderr)
         with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-            for (path, stamp), header in zip(todo, pool.map(read_header, [p for p, _ in todo]),
-                                             strict=True):
+            for (path, stamp), header in zip(
+                todo, pool.map(read_header, [p for p, _ in todo]), strict=True
+            ):
                 found[path] = header
                 if len(header) > 1:  # errors are not cached: a fixed file is re-read
                     cache.store(path, stamp, header)
@@ -155,9 +162,14 @@ def _mapped_values(path: str, label_map: dict | None, reduce_zero_label: bool) -
     return values
 
 
-def check_label_values(name: str, masks: Sequence[str], num_classes: int | None,
-                       ignore_index: int, label_map: dict | None,
-                       reduce_zero_label: bool) -> list[str]:
+def check_label_values(
+    name: str,
+    masks: Sequence[str],
+    num_classes: int | None,
+    ignore_index: int,
+    label_map: dict | None,
+    reduce_zero_label: bool,
+) -> list[str]:
     """Problems in up to VALUE_SAMPLE evenly spaced masks, decoded in full."""
     if num_classes is None or not masks:
         return []
@@ -173,8 +185,10 @@ def check_label_values(name: str, masks: Sequence[str], num_classes: int | None,
         seen.update(int(v) for v in values)
         bad = [int(v) for v in values if v >= num_classes and v != ignore_index and v != 255]
         if bad:
-            problems.append(f'{path}: label values {bad[:10]} outside [0, {num_classes}) that '
-                            f'are not ignore_index={ignore_index}')
+            problems.append(
+                f'{path}: label values {bad[:10]} outside [0, {num_classes}) that '
+                f'are not ignore_index={ignore_index}'
+            )
     if num_classes == 2 and ignore_index in seen and 1 not in seen and len(sample) > 0:
         problems.append(
             f'{name}: the masks hold only 0 and {ignore_index} (checked {len(sample)} of '
@@ -182,13 +196,19 @@ def check_label_values(name: str, masks: Sequence[str], num_classes: int | None,
             f'stored as {ignore_index} (binary 0/255 masks) would be ignored and the metric '
             'would score the background alone. If so, set binary=True on the dataset (maps '
             f'255 to class 1), or store the foreground as 1; if {ignore_index} really marks '
-            'ignored pixels, class 1 never occurs in these masks')
+            'ignored pixels, class 1 never occurs in these masks'
+        )
     return problems
 
 
-def check_samples(name: str, data_list: Sequence[dict], num_classes: int | None = None,
-                  ignore_index: int = 255, label_map: dict | None = None,
-                  reduce_zero_label: bool = False) -> None:
+def check_samples(
+    name: str,
+    data_list: Sequence[dict],
+    num_classes: int | None = None,
+    ignore_index: int = 255,
+    label_map: dict | None = None,
+    reduce_zero_label: bool = False,
+) -> None:
     """Check every sample's files (see the module docstring); raise one error listing all.
 
     Raises:
@@ -198,9 +218,14 @@ def check_samples(name: str, data_list: Sequence[dict], num_classes: int | None 
     masks = [info['seg_map_path'] for info in data_list if info.get('seg_map_path')]
     if not images or _disabled.get():
         return
-    key = hashlib.sha1('\0'.join([osp.abspath(osp.dirname(images[0])),
-                                  osp.abspath(osp.dirname(masks[0])) if masks else '']
-                                 ).encode()).hexdigest()[:16]
+    key = hashlib.sha1(
+        '\0'.join(
+            [
+                osp.abspath(osp.dirname(images[0])),
+                osp.abspath(osp.dirname(masks[0])) if masks else '',
+            ]
+        ).encode()
+    ).hexdigest()[:16]
     cache = HeaderCache(key)
     headers = _headers(images, cache, 'images')
     headers.update(_headers(masks, cache, 'masks'))
@@ -219,22 +244,32 @@ def check_samples(name: str, data_list: Sequence[dict], num_classes: int | None 
         if len(mask_h) == 1:
             problems.append(f'mask {mask}: {mask_h[0]}')
         elif mask_h[2] in _COLOR_MODES:
-            problems.append(f'mask {mask}: a {mask_h[2]} colour image; expected a '
-                            'single-channel class-index image (palette or grey PNG)')
+            problems.append(
+                f'mask {mask}: a {mask_h[2]} colour image; expected a '
+                'single-channel class-index image (palette or grey PNG)'
+            )
         elif len(img_h) > 1 and img_h[:2] != mask_h[:2]:
-            problems.append(f'mask {mask} is {mask_h[0]}x{mask_h[1]} (WxH) but image {img} is '
-                            f'{img_h[0]}x{img_h[1]}')
-    problems += check_label_values(name, masks, num_classes, ignore_index, label_map,
-                                   reduce_zero_label)
+            problems.append(
+                f'mask {mask} is {mask_h[0]}x{mask_h[1]} (WxH) but image {img} is '
+                f'{img_h[0]}x{img_h[1]}'
+            )
+    problems += check_label_values(
+        name, masks, num_classes, ignore_index, label_map, reduce_zero_label
+    )
     if problems:
         shown = '\n  '.join(problems[:20])
         more = f'\n  ... and {len(problems) - 20} more' if len(problems) > 20 else ''
-        raise ValueError(f'{name}: {len(problems)} problem(s) with the files of '
-                         f'{len(data_list)} samples:\n  {shown}{more}\n'
-                         'tools/analysis/check_dataset.py CONFIG decodes every file and lists '
-                         'all problems.')
+        raise ValueError(
+            f'{name}: {len(problems)} problem(s) with the files of '
+            f'{len(data_list)} samples:\n  {shown}{more}\n'
+            'tools/analysis/check_dataset.py CONFIG decodes every file and lists '
+            'all problems.'
+        )
     if rotated:
-        print_log(f'{name}: {len(rotated)} of {len(images)} images carry an EXIF orientation '
-                  f'that asks for a rotation (e.g. {rotated[0]}); they are read in their stored '
-                  'pixel grid, as their masks are, and the EXIF tag is ignored',
-                  logger='current', level=30)
+        print_log(
+            f'{name}: {len(rotated)} of {len(images)} images carry an EXIF orientation '
+            f'that asks for a rotation (e.g. {rotated[0]}); they are read in their stored '
+            'pixel grid, as their masks are, and the EXIF tag is ignored',
+            logger='current',
+            level=30,
+        )

@@ -7,6 +7,7 @@
 - `train_cfg.max_iters` / `max_epochs` <= 0, a dataloader `batch_size` <= 0 and a
   `default_scope` that is no registered scope (`uppertool`) are refused before anything is built.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,25 @@ class ConfigError(ValueError):
 class CheckedDictAction(DictAction):
     """mmengine's DictAction, with errors that name the offending `--cfg-options` entry."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Sequence[str] | str | None, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Sequence[str] | str | None,
+        option_string: str | None = None,
+    ) -> None:
         values = [values] if isinstance(values, str) else list(values or [])
         for item in values:
             key, sep, value = item.partition('=')
             if not sep or not key:
-                parser.error(f'{option_string} {item!r}: expected KEY=VALUE (e.g. '
-                             f'train_cfg.max_iters=100), got no "=" or an empty key')
+                parser.error(
+                    f'{option_string} {item!r}: expected KEY=VALUE (e.g. '
+                    f'train_cfg.max_iters=100), got no "=" or an empty key'
+                )
             if any(value.count(a) != value.count(b) for a, b in ('[]', '()', '{}')):
-                parser.error(f'{option_string} {key}: cannot parse value {value!r}: '
-                             'unbalanced brackets')
+                parser.error(
+                    f'{option_string} {key}: cannot parse value {value!r}: unbalanced brackets'
+                )
             try:
                 super().__call__(parser, namespace, [item], option_string)
             except (AssertionError, ValueError) as err:
@@ -160,16 +169,16 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any] | None) -> dict[st
     known: list[str] | None = None
     for key, value in (options or {}).items():
         if key.startswith(ADD_PREFIX):
-            checked[key[len(ADD_PREFIX):]] = value
+            checked[key[len(ADD_PREFIX) :]] = value
             continue
-        if not (_exists(root, key) or _parent_is_open(root, key)
-                or _argument_of_type(root, key)):
+        if not (_exists(root, key) or _parent_is_open(root, key) or _argument_of_type(root, key)):
             known = known if known is not None else list(_config_keys(root))
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
             hint = f'; did you mean {" or ".join(close)}?' if close else ''
             raise ConfigError(
                 f'--cfg-options {key}={value!r}: the config has no key {key!r}{hint} '
-                f'(to add a new key on purpose, write {ADD_PREFIX}{key}=...)')
+                f'(to add a new key on purpose, write {ADD_PREFIX}{key}=...)'
+            )
         checked[key] = value
     return checked
 
@@ -181,15 +190,22 @@ def _base_files(path: str) -> list[str]:
     except (OSError, SyntaxError, ValueError):
         return []
     for stmt in tree.body:
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == '_base_'):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id == '_base_'
+        ):
             try:
                 value = ast.literal_eval(stmt.value)
             except ValueError:
                 return []
             bases = [value] if isinstance(value, str) else list(value)
-            return [osp.join(osp.dirname(path), b) for b in bases
-                    if isinstance(b, str) and '::' not in b]
+            return [
+                osp.join(osp.dirname(path), b)
+                for b in bases
+                if isinstance(b, str) and '::' not in b
+            ]
     return []
 
 
@@ -242,8 +258,9 @@ def check_run_config(cfg: Config, training: bool) -> None:
         if scope not in scopes:
             close = difflib.get_close_matches(scope, scopes, n=1)
             hint = f'; did you mean {close[0]!r}?' if close else ''
-            raise ConfigError(f'default_scope={scope!r} is not a registered scope{hint} '
-                              f'(known: {scopes})')
+            raise ConfigError(
+                f'default_scope={scope!r} is not a registered scope{hint} (known: {scopes})'
+            )
     loaders = LOADERS if training else ('test_dataloader',)
     for name in loaders:
         loader = cfg.get(name)
@@ -256,5 +273,7 @@ def check_run_config(cfg: Config, training: bool) -> None:
         train_cfg = cfg.get('train_cfg') or {}
         for key in ('max_iters', 'max_epochs'):
             if key in train_cfg and (not isinstance(train_cfg[key], int) or train_cfg[key] <= 0):
-                raise ConfigError(f'train_cfg.{key} must be a positive integer, got '
-                                  f'{train_cfg[key]!r}: nothing would be trained')
+                raise ConfigError(
+                    f'train_cfg.{key} must be a positive integer, got '
+                    f'{train_cfg[key]!r}: nothing would be trained'
+                )

@@ -6,6 +6,7 @@ of the model against the data, a checkpoint when a bad sample stops training). A
 the errors upertool raises on purpose end the process with their message alone (exit 1), not a
 traceback through mmengine.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,15 @@ from upertool.engine.run_lock import RunLock, RunLockedError, install_unique_log
 
 # Errors whose message is the whole story; anything else keeps its traceback.
 CLEAR_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointMismatchError, CheckpointReadError, ConfigError, DivergenceError,
-    OfflineCheckpointError, ResumeError, RunLockedError, UnsafeCheckpointError)
+    CheckpointMismatchError,
+    CheckpointReadError,
+    ConfigError,
+    DivergenceError,
+    OfflineCheckpointError,
+    ResumeError,
+    RunLockedError,
+    UnsafeCheckpointError,
+)
 
 
 def prepare_training(cfg: Any, nonfinite_policy: str | None = None) -> None:

@@ -9,6 +9,7 @@
   folder is claimed with `mkdir` and, if taken, `_2`, `_3`, ... is appended (single-process
   runs; distributed ranks must agree on the name, so they keep mmengine's).
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,13 @@ class RunLock:
 
     def acquire(self) -> None:
         os.makedirs(self.folder, exist_ok=True)
-        me = dict(pid=os.getpid(), host=socket.gethostname(), purpose=self.purpose,
-                  command=' '.join(sys.argv)[:300], started=time.strftime('%Y-%m-%d %H:%M:%S'))
+        me = dict(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            purpose=self.purpose,
+            command=' '.join(sys.argv)[:300],
+            started=time.strftime('%Y-%m-%d %H:%M:%S'),
+        )
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -67,11 +73,16 @@ class RunLock:
                 holder = self._holder()
                 pid, host = holder.get('pid'), holder.get('host')
                 if (isinstance(pid, int) and host == me['host'] and not pid_alive(pid)) or (
-                        not holder and time.time() - _mtime(self.path) > 5):
+                    not holder and time.time() - _mtime(self.path) > 5
+                ):
                     from mmengine.logging import print_log
 
-                    print_log(f'{self.path}: taking over the lock of process {pid}, which no '
-                              'longer runs (killed?)', logger='current', level=30)
+                    print_log(
+                        f'{self.path}: taking over the lock of process {pid}, which no '
+                        'longer runs (killed?)',
+                        logger='current',
+                        level=30,
+                    )
                     _remove(self.path)
                     continue
                 if not holder:  # being written right now by its owner
@@ -81,7 +92,8 @@ class RunLock:
                     f'{self.folder} is in use: process {pid} on {host} ({holder.get("purpose")},'
                     f' started {holder.get("started")}: {holder.get("command")}) holds '
                     f'{self.path}. Wait for it, or use another folder; if that process is gone '
-                    'for good, delete the lock file.') from None
+                    'for good, delete the lock file.'
+                ) from None
             with os.fdopen(fd, 'w', encoding='utf-8') as f:
                 json.dump(me, f)
             self.held = True
@@ -133,6 +145,7 @@ def install_unique_log_dir() -> None:
             original(self, env_cfg)
             if get_world_size() == 1:
                 self._timestamp = claim_log_dir(self._work_dir, self._timestamp)
+
         return setup_env
 
     replace_function(Runner, 'setup_env', make)

@@ -6,6 +6,7 @@ image folder into `metainfo['img_dir']`; paths under it keep their subfolders. W
 (a metric fed by hand), the basename is used and a second image with the same name is an error
 instead of an overwrite.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,8 @@ class PredictionPaths:
             raise FileExistsError(
                 f'IoUMetric: predictions of {previous!r} and {img_path!r} would both be '
                 f'written to {osp.join(self.output_dir, name)!r}; give the dataset an image '
-                "folder (metainfo['img_dir']) so subfolders are kept")
+                "folder (metainfo['img_dir']) so subfolders are kept"
+            )
         out = osp.abspath(osp.join(self.output_dir, name))
         os.makedirs(osp.dirname(out), exist_ok=True)
         return out

@@ -7,6 +7,7 @@ when loading a batch raises, the current weights (after `runner.iter` finished i
 checked finite) are saved as `iter_<N>.pth` before the error goes on, with a note naming the
 checkpoint; `--resume` continues from it.
 """
+
 from __future__ import annotations
 
 import os.path as osp
@@ -51,7 +52,8 @@ class DataErrorCheckpointHook(Hook):
     def before_train(self, runner: Any) -> None:
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator') and not isinstance(
-                loop.dataloader_iterator, _GuardedIterator):
+            loop.dataloader_iterator, _GuardedIterator
+        ):
             self._runner = runner
             loop.dataloader_iterator = _GuardedIterator(loop.dataloader_iterator, self._save)
 
@@ -62,20 +64,27 @@ class DataErrorCheckpointHook(Hook):
         path = osp.join(runner.work_dir, name)
         if done == 0 or osp.exists(path):
             if done:
-                err.add_note(f'Checkpoint {path} holds the {done} finished iterations; fix or '
-                             'remove the file named above and continue with --resume.')
+                err.add_note(
+                    f'Checkpoint {path} holds the {done} finished iterations; fix or '
+                    'remove the file named above and continue with --resume.'
+                )
             return
         from .run_checks import unwrap_model
 
         if nonfinite_tensors(unwrap_model(runner.model).state_dict()):
             return
         try:
-            runner.save_checkpoint(runner.work_dir, name, save_optimizer=True,
-                                   save_param_scheduler=True)
+            runner.save_checkpoint(
+                runner.work_dir, name, save_optimizer=True, save_param_scheduler=True
+            )
         except Exception as save_err:  # the data error is the one to report
             err.add_note(f'Saving {path} after this error failed too: {save_err}')
             return
-        runner.logger.error(f'Loading a training batch failed after {done} iterations; saved '
-                            f'{path} before stopping.')
-        err.add_note(f'Saved {path} with the {done} finished iterations before stopping; fix '
-                     'or remove the file named above and continue with --resume.')
+        runner.logger.error(
+            f'Loading a training batch failed after {done} iterations; saved '
+            f'{path} before stopping.'
+        )
+        err.add_note(
+            f'Saved {path} with the {done} finished iterations before stopping; fix '
+            'or remove the file named above and continue with --resume.'
+        )

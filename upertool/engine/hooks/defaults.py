@@ -1,4 +1,5 @@
 """The robustness hooks every upertool run gets, whether or not its config lists them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,9 @@ def _type_name(hook: Any) -> str:
     return (kind if isinstance(kind, str) else kind.__name__).split('.')[-1]
 
 
-def ensure_robustness_hooks(cfg: Any, nonfinite_policy: str | None = None,
-                            training: bool = True) -> None:
+def ensure_robustness_hooks(
+    cfg: Any, nonfinite_policy: str | None = None, training: bool = True
+) -> None:
     """Add the missing robustness hooks to `cfg.custom_hooks`.
 
     tools/train.py and tools/test.py call this, so configs that do not inherit upertool's

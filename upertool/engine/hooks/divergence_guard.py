@@ -15,6 +15,7 @@ the step (`train/nonfinite_skips`) and carries on, stopping after `max_skips` sk
 a row. Independently, a checkpoint whose weights are not all finite is never written
 (`before_save_checkpoint` raises, so nothing is rotated out either).
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,9 +54,13 @@ def all_finite(tensors: list[torch.Tensor]) -> bool:
 
 def nonfinite_tensors(state: Mapping[str, Any]) -> list[str]:
     """Names of the floating-point tensors in `state` holding NaN or inf."""
-    return [name for name, value in state.items()
-            if isinstance(value, torch.Tensor) and value.is_floating_point()
-            and not bool(torch.isfinite(value).all())]
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
 
 
 @HOOKS.register_module()
@@ -73,11 +78,11 @@ class DivergenceGuardHook(Hook):
 
     priority = 'VERY_HIGH'  # after_train_iter runs before the logger and checkpoint hooks
 
-    def __init__(self, policy: str = 'stop', check_grads: bool = True,
-                 max_skips: int = 20) -> None:
+    def __init__(self, policy: str = 'stop', check_grads: bool = True, max_skips: int = 20) -> None:
         if policy not in POLICIES:
-            raise ValueError(f'DivergenceGuardHook: policy must be one of {POLICIES}, '
-                             f'got {policy!r}')
+            raise ValueError(
+                f'DivergenceGuardHook: policy must be one of {POLICIES}, got {policy!r}'
+            )
         if max_skips < 1:
             raise ValueError(f'DivergenceGuardHook: max_skips must be >= 1, got {max_skips}')
         self.policy = policy
@@ -112,7 +117,8 @@ class DivergenceGuardHook(Hook):
         @functools.wraps(step)
         def guarded_step(*args: Any, **kwargs: Any) -> None:
             if check and not all_finite(
-                    [p.grad for g in wrapper.optimizer.param_groups for p in g['params']]):
+                [p.grad for g in wrapper.optimizer.param_groups for p in g['params']]
+            ):
                 self._bad = 'the gradients are not finite (the loss is finite)'
                 return None  # update_params zeroes the gradients next
             return step(*args, **kwargs)
@@ -125,26 +131,36 @@ class DivergenceGuardHook(Hook):
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         self._bad = None
 
-    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
-                         outputs: Mapping[str, Any] | None = None) -> None:
+    def after_train_iter(
+        self,
+        runner: Any,
+        batch_idx: int,
+        data_batch: Any = None,
+        outputs: Mapping[str, Any] | None = None,
+    ) -> None:
         iteration = runner.iter + 1
         terms = f'loss terms: {_format_terms(outputs)}'
         if self._bad is None and self.check_grads and not all_finite(self._buffers(runner)):
             # BatchNorm statistics change in the forward pass, before any check could skip
             # the step: they cannot be restored, so even policy='skip' stops here.
-            self._stop(f'iteration {iteration}: normalisation statistics (buffers) became '
-                       f'non-finite; {terms}')
+            self._stop(
+                f'iteration {iteration}: normalisation statistics (buffers) became '
+                f'non-finite; {terms}'
+            )
         if self._bad is None:
             self._in_a_row = 0
             return
-        what = (f'iteration {iteration}: {self._bad}; {terms}. The step was not applied: the '
-                'weights are those of the previous iteration')
+        what = (
+            f'iteration {iteration}: {self._bad}; {terms}. The step was not applied: the '
+            'weights are those of the previous iteration'
+        )
         if self.policy == 'skip':
             self.skipped += 1
             self._in_a_row += 1
             runner.message_hub.update_scalar('train/nonfinite_skips', self.skipped)
-            runner.logger.warning(f'DivergenceGuardHook: skipped {what} '
-                                  f'({self.skipped} skipped so far).')
+            runner.logger.warning(
+                f'DivergenceGuardHook: skipped {what} ({self.skipped} skipped so far).'
+            )
             if self._in_a_row < self.max_skips:
                 return
             what += f'; {self._in_a_row} steps in a row were skipped'
@@ -156,13 +172,15 @@ class DivergenceGuardHook(Hook):
             f'Training diverged at {what}. No checkpoint of a non-finite state is written. '
             'Lower optimizer.lr (or add optim_wrapper.clip_grad=dict(max_norm=...)), or '
             "train through outliers with DivergenceGuardHook(policy='skip') "
-            '(tools/train.py --on-nonfinite skip).')
+            '(tools/train.py --on-nonfinite skip).'
+        )
 
     @staticmethod
     def _buffers(runner: Any) -> list[torch.Tensor]:
         if not hasattr(runner, '_upertool_float_buffers'):
             runner._upertool_float_buffers = [
-                b for b in runner.model.buffers() if b.is_floating_point()]
+                b for b in runner.model.buffers() if b.is_floating_point()
+            ]
         return runner._upertool_float_buffers
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
@@ -172,5 +190,5 @@ class DivergenceGuardHook(Hook):
             raise DivergenceError(
                 f'Refusing to write a checkpoint at iteration {iteration}: {len(bad)} '
                 f'weight tensor(s) are not finite (e.g. {bad[:3]}); the checkpoints already '
-                'on disk are kept.')
-
+                'on disk are kept.'
+            )

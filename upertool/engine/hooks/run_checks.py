@@ -7,6 +7,7 @@
   one image is noisy, and over a 1x1 map (UPerHead's PPM pool scale 1) torch stops with
   "Expected more than 1 value per channel" at the first step.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,8 +50,9 @@ def check_num_classes(model: nn.Module, dataset: Any, split: str) -> None:
             raise ValueError(
                 f'model.{name}.num_classes={num} but the {split} dataset '
                 f'({type(dataset).__name__}) has {len(classes)} classes {list(classes)[:10]}; '
-                f'set model.{name}.num_classes={len(classes)} (or the dataset\'s '
-                'metainfo.classes to the model\'s classes)')
+                f"set model.{name}.num_classes={len(classes)} (or the dataset's "
+                "metainfo.classes to the model's classes)"
+            )
 
 
 def check_batchnorm_batch_size(model: nn.Module, batch_size: int | None) -> None:
@@ -58,15 +60,20 @@ def check_batchnorm_batch_size(model: nn.Module, batch_size: int | None) -> None
         return
     model = unwrap_model(model)
     model.train()  # as the loop will: backbones with norm_eval=True put their BN in eval here
-    bn = [name for name, m in model.named_modules()
-          if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
-          and any(p.requires_grad for p in m.parameters(recurse=False))]
+    bn = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and m.training
+        and any(p.requires_grad for p in m.parameters(recurse=False))
+    ]
     if bn:
         raise ValueError(
             f'train_dataloader.batch_size=1 on one process with {len(bn)} BatchNorm layers in '
             f'training mode (e.g. {bn[0]}): BatchNorm cannot normalise over one image '
             '(pooled 1x1 features give "Expected more than 1 value per channel"). Use '
-            "batch_size >= 2, or norm_cfg=dict(type='GN', num_groups=...) in the model.")
+            "batch_size >= 2, or norm_cfg=dict(type='GN', num_groups=...) in the model."
+        )
 
 
 @HOOKS.register_module()
