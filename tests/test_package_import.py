@@ -41,5 +41,5 @@ def test_building_a_model_for_inference_loads_neither_runner_nor_optional_librar
 
 
 def test_the_report_sees_a_heavy_module():
-    # The check above would pass vacuously if the report could not see imports.
-    assert _loaded_after('import upertool\nimport upertool.convert') == ['upertool.convert']
+    # The checks above would pass vacuously if the report could not see imports.
+    assert 'upertool.convert' in _loaded_after('import upertool\nimport upertool.convert')

@@ -171,6 +171,8 @@ def _norm_is_bn(cfg: dict | None, where: str) -> None:
 
 def _backbone_to_hf(bb: dict) -> dict:
     kind = bb['type'].split('.')[-1]
+    if bb.get('strides') is None and 'stage_strides' in bb:  # mmseg's name, or upertool's
+        bb = dict(bb, strides=bb['stage_strides'])
     out_features = [f'stage{i + 1}' for i in sorted(bb['out_indices'])]
     if kind == 'ConvNeXt':
         arch = bb['arch']

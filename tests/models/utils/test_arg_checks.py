@@ -57,8 +57,8 @@ def test_pretrained_becomes_init_cfg_with_a_deprecation_warning():
 
 
 def test_stage_strides_under_either_name_once():
-    assert resolve_stage_strides('X', None, None, (1, 2)) == (1, 2)
+    assert resolve_stage_strides('X', (1, 2), None, (1, 2)) == (1, 2)
     assert resolve_stage_strides('X', (2, 2), None, (1, 2)) == (2, 2)
-    assert resolve_stage_strides('X', None, (1, 1), (1, 2)) == (1, 1)  # mmsegmentation's name
+    assert resolve_stage_strides('X', (1, 2), (1, 1), (1, 2)) == (1, 1)  # mmsegmentation's name
     with pytest.raises(ValueError, match='X: give the per-stage strides once'):
         resolve_stage_strides('X', (2, 2), (1, 1), (1, 2))

@@ -96,7 +96,7 @@ class ResNet(BaseModule):
 
     def __init__(self, depth: int, *, in_channels: int = 3, stem_channels: int = 64,
                  base_channels: int = 64, num_stages: int = 4,
-                 stage_strides: Sequence[int] | None = None,
+                 stage_strides: Sequence[int] = (1, 2, 2, 2),
                  strides: Sequence[int] | None = None, dilations: Sequence[int] = (1, 1, 1, 1),
                  out_indices: Sequence[int] = (0, 1, 2, 3), style: str = 'pytorch',
                  deep_stem: bool = False, avg_down: bool = False, frozen_stages: int = -1,

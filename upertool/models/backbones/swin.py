@@ -268,7 +268,7 @@ class SwinTransformer(BaseModule):
                  embed_dims: int = 96, patch_size: int = 4, window_size: int = 7,
                  mlp_ratio: float = 4, depths: Sequence[int] = (2, 2, 6, 2),
                  num_heads: Sequence[int] = (3, 6, 12, 24),
-                 stage_strides: Sequence[int] | None = None,
+                 stage_strides: Sequence[int] = (4, 2, 2, 2),
                  strides: Sequence[int] | None = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3), qkv_bias: bool = True,
                  qk_scale: float | None = None, patch_norm: bool = True, drop_rate: float = 0.0,

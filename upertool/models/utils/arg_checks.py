@@ -93,18 +93,19 @@ def resolve_pretrained(cls_name: str, pretrained: str | None,
     return dict(type='Pretrained', checkpoint=pretrained)
 
 
-def resolve_stage_strides(cls_name: str, stage_strides: Sequence[int] | None,
+def resolve_stage_strides(cls_name: str, stage_strides: Sequence[int],
                           strides: Sequence[int] | None,
                           default: Sequence[int]) -> Sequence[int]:
-    """The per-stage strides, given as `stage_strides` or as mmsegmentation's `strides`.
+    """The per-stage strides, given as `stage_strides` (whose signature default is `default`)
+    or as mmsegmentation's `strides`.
 
     Raises:
-        ValueError: both are given.
+        ValueError: both are given (`stage_strides` other than its default, and `strides`).
     """
-    if stage_strides is not None and strides is not None:
+    if strides is None:
+        return stage_strides
+    if tuple(stage_strides) != tuple(default):
         raise ValueError(f'{cls_name}: give the per-stage strides once, as stage_strides '
                          f'(or mmsegmentation\'s name strides), not both (stage_strides='
                          f'{stage_strides!r}, strides={strides!r})')
-    if stage_strides is not None:
-        return stage_strides
-    return strides if strides is not None else default
+    return strides
