@@ -246,26 +246,27 @@ class SegInferencer:
 
     def _load(self, source: Iterator[InputItem], batch_size: int,
               keep_image: bool) -> list[dict]:
-        """Take and decode the next batch (in the loader thread); a failure marks only its
-        item. Only numpy and OpenCV run here: a torch op in a second thread would start a
-        second OpenMP team, whose spinning threads slow the model's own on a busy machine."""
+        """Take, decode and pre-process the next batch (in the loader thread); a failure marks
+        only its item. Only numpy and OpenCV run here: a torch op in a second thread would start
+        a second OpenMP team, whose spinning threads slow the model's own on a busy machine."""
         loaded = []
         for item in itertools.islice(source, batch_size):
             entry: dict[str, Any] = dict(item=item, keep_image=keep_image)
             try:
                 entry['image'] = read_image(item)
+                entry['prepared'] = self.backend.prepare(entry['image'])
             except Exception as err:  # noqa: BLE001 - reported per input, the others go on
                 entry['error'] = _named(item, err)
             loaded.append(entry)
         return loaded
 
     def _prepare(self, loaded: list[dict]) -> None:
-        """The test pipeline (in the main thread, for the reason in `_load`)."""
+        """Packing into tensors (in the main thread, for the reason in `_load`)."""
         for entry in loaded:
             if 'error' in entry:
                 continue
             try:
-                entry['prepared'] = self.backend.prepare(entry['image'])
+                entry['prepared'] = self.backend.pack(entry['prepared'])
             except Exception as err:  # noqa: BLE001 - reported per input, the others go on
                 entry['error'] = _named(entry['item'], err)
             if not entry['keep_image']:

@@ -84,6 +84,10 @@ class OnnxBackend:
         return dict(input=np.ascontiguousarray(canvas.transpose(2, 0, 1)),
                     ori_shape=(height, width), valid=valid)
 
+    def pack(self, prepared: dict) -> dict:
+        """Nothing left to do in the main thread: `prepare` made the input array."""
+        return prepared
+
     def run(self, prepared: list[dict]) -> list[SegDataSample]:
         batch = np.stack([p['input'] for p in prepared])
         if self.fixed_batch:

@@ -1,8 +1,8 @@
 """The PyTorch side of SegInferencer: the config's test pipeline and `model.test_step`.
 
-`prepare` runs in the inferencer's loader thread (decoding and the pipeline of the next batch
-overlap with the model); `run` takes a list of prepared items and returns SegDataSamples with
-`pred_sem_seg` at each image's original size.
+`prepare` runs in the inferencer's loader thread (decoding and the pipeline's numpy/OpenCV steps
+of the next batch overlap with the model), `pack` (PackSegInputs, torch) and `run` in the main
+thread; `run` returns SegDataSamples with `pred_sem_seg` at each image's original size.
 """
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ def _without_annotations(steps: list) -> list:
     return out
 
 
-def build_pipeline(cfg: Any, tta: bool) -> Compose:
-    """The config's test (or TTA) pipeline, reading arrays instead of files, no labels."""
+def build_pipeline(cfg: Any, tta: bool) -> tuple[Compose | None, Any]:
+    """The config's test (or TTA) pipeline, reading arrays instead of files, no labels, in
+    two parts: the steps before PackSegInputs (numpy / OpenCV: they may run in a loader
+    thread) and the packing into tensors (None and the whole pipeline for TTA)."""
     key = 'tta_pipeline' if tta else 'test_pipeline'
     if tta and key not in cfg:
         raise KeyError('the model config has no tta_pipeline (needed by --tta)')
@@ -45,7 +47,10 @@ def build_pipeline(cfg: Any, tta: bool) -> Compose:
         raise ValueError(f'{key} must start with an image loader, got '
                          f'{steps[0] if steps else "an empty pipeline"}')
     steps[0]['type'] = 'LoadImageFromNDArray'
-    return Compose([TRANSFORMS.build(step) for step in steps])
+    if not tta and steps[-1].get('type') == 'PackSegInputs':
+        return (Compose([TRANSFORMS.build(step) for step in steps[:-1]]),
+                TRANSFORMS.build(steps[-1]))
+    return None, Compose([TRANSFORMS.build(step) for step in steps])
 
 
 class TorchBackend:
@@ -71,7 +76,7 @@ class TorchBackend:
         model._slide_settings()  # a bad precision fails here, naming test_cfg.precision
         self.tta = tta
         self.set_keep_logits(keep_logits)
-        self.pipeline = build_pipeline(model.cfg, tta)
+        self.pre_pack, self.pack_step = build_pipeline(model.cfg, tta)
         self.runner = model
         if tta:
             tta_cfg = dict(model.cfg.get('tta_model') or dict(type='SegTTAModel'))
@@ -83,7 +88,12 @@ class TorchBackend:
         self.model.test_cfg['return_logits'] = bool(keep or self.tta)
 
     def prepare(self, image: np.ndarray) -> dict:
-        return self.pipeline(dict(img=image))
+        """The pipeline up to PackSegInputs (no torch ops: safe in a loader thread)."""
+        return dict(img=image) if self.pre_pack is None else self.pre_pack(dict(img=image))
+
+    def pack(self, prepared: dict) -> dict:
+        """PackSegInputs (torch ops: in the thread that runs the model)."""
+        return self.pack_step(prepared)
 
     def run(self, prepared: list[dict]) -> list[SegDataSample]:
         # inference mode: no autograd bookkeeping at all (no_grad still bumps version counters)
