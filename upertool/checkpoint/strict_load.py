@@ -11,6 +11,7 @@ first keys of each kind). `strict=False` loads what fits and logs the same summa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,10 @@ from .safe_load import load_checkpoint_file
 
 # Buffers that old checkpoints lack without harm (BatchNorm's counter, unused in eval).
 _OPTIONAL_SUFFIXES = ('num_batches_tracked',)
+# Training-only extras a checkpoint may carry beyond the model's weights: mmcv 1.x's EMA hook
+# stored a flattened copy of every weight as an `ema_*` buffer. Never weights of the model;
+# the offline converter drops the same keys.
+TRAINING_ONLY_KEYS = re.compile(r'^ema_')
 
 
 class CheckpointMismatchError(ValueError):
@@ -92,11 +97,13 @@ def compare_state_dicts(
 
 def checkpoint_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     """The weights of a loaded checkpoint as mmengine reads them (`state_dict` or the whole
-    dict), without a DDP `module.` prefix."""
+    dict), without a DDP `module.` prefix and without training-only extras (`ema_*`)."""
     state = checkpoint.get('state_dict', checkpoint)
     if not isinstance(state, Mapping):
         raise CheckpointMismatchError('the checkpoint holds no state dict')
-    return {(k[len('module.') :] if k.startswith('module.') else k): v for k, v in state.items()}
+    unwrapped = ((k[len('module.') :] if k.startswith('module.') else k, v)
+                 for k, v in state.items())
+    return {k: v for k, v in unwrapped if not TRAINING_ONLY_KEYS.match(k)}
 
 
 def _target(model: nn.Module) -> nn.Module:

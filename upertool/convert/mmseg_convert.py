@@ -30,13 +30,14 @@ from .key_rules import (
     compare_with_model,
     drop_keys,
 )
+from ..checkpoint.strict_load import TRAINING_ONLY_KEYS
 from .weights_io import read_weights
 
 LEGACY_RULES = [
     ('backbone.patch_embed.proj.', 'backbone.patch_embed.projection.'),
     ('', ''),
 ]
-DROPPED = (r'^ema_',)
+DROPPED = (TRAINING_ONLY_KEYS.pattern,)
 
 
 @dataclass
