@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         total.seconds += inferencer.stats.seconds
     print(f'done: {total.done} images/frames, failed: {len(total.failed)}, skipped (not '
           f'images): {len(total.skipped)}; {total.per_second:.2f} images/s '
-          f'({total.seconds:.1f} s); outputs in {os.path.abspath(args.out_dir)}')
+          f'({total.seconds:.2f} s); outputs in {os.path.abspath(args.out_dir)}')
     for name, reason in total.failed:
         print(f'  failed: {name}: {reason}')
     return 1 if total.failed else 0
