@@ -10,7 +10,7 @@
 # materials is unlabelled: ignore_index=0), and one part softmax per object with parts.
 # Training as the paper: SGD, lr 0.02 poly, batches drawn per source (ADE20K + Pascal for
 # objects/parts/scene, OpenSurfaces for materials) in proportion to their sizes.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # (object label, number of parts incl. '-') from meta_file/object_part_hierarchy.csv, in its
 # order; BrodenPlusDataset.metainfo['part_groups'] reads the same file
@@ -108,17 +108,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MultiTaskMetric', ignore_index=0)
 test_evaluator = val_evaluator
-optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
-param_scheduler = [dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=160000,
-                        by_epoch=False)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000, val_interval=16000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=16000),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+# the paper's SGD: lr 0.02, weight decay 1e-4, poly 0.9 over 160k iterations
+optim_wrapper = dict(optimizer=dict(lr=0.02, weight_decay=1e-4))
