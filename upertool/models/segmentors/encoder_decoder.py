@@ -15,7 +15,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor, nn
 
-from upertool.models.utils import resized_argmax
+from upertool.models.utils import channel_argmax, resized_argmax
 from upertool.models.utils.arg_checks import BINARY_THRESHOLD
 from upertool.models.utils.precision import autocast_context
 from upertool.registry import MODELS
@@ -232,7 +232,7 @@ class EncoderDecoder(BaseModel):
     def _labels(self, logits: Tensor, dim: int) -> Tensor:
         """Labels from logits along `dim`: argmax, or sigmoid > threshold for one channel."""
         if logits.shape[dim] > 1:
-            return logits.argmax(dim=dim)
+            return channel_argmax(logits, dim)
         threshold = getattr(self.decode_head, 'threshold', None)
         threshold = BINARY_THRESHOLD if threshold is None else threshold
         return (logits.sigmoid() > threshold).to(torch.int64).squeeze(dim)

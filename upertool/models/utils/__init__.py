@@ -13,7 +13,7 @@ from .inverted_residual import InvertedResidual
 from .make_divisible import make_divisible
 from .norm import FallbackSyncBatchNorm, build_activation_layer, build_norm_layer, is_norm
 from .res_layer import ResLayer
-from .resize import bilinear_resize_matrix, resize, resized_argmax
+from .resize import bilinear_resize_matrix, channel_argmax, resize, resized_argmax
 from .self_attention_block import SelfAttentionBlock
 from .shape_convert import nchw2nlc2nchw, nchw_to_nlc, nlc2nchw2nlc, nlc_to_nchw
 from .up_conv_block import InterpConv, UpConvBlock
@@ -22,6 +22,7 @@ from .wrappers import Upsample
 __all__ = ['AdaptivePadding', 'ConvModule', 'FallbackSyncBatchNorm', 'InterpConv',
            'InvertedResidual', 'PatchEmbed', 'ResLayer', 'SelfAttentionBlock', 'UpConvBlock',
            'Upsample', 'bilinear_resize_matrix', 'build_activation_layer', 'build_norm_layer',
-           'fold_batch_norm', 'fuse_conv_bn', 'is_norm', 'make_divisible', 'nchw2nlc2nchw',
-           'nchw_to_nlc', 'nlc2nchw2nlc', 'nlc_to_nchw', 'resize', 'resized_argmax']
+           'channel_argmax', 'fold_batch_norm', 'fuse_conv_bn', 'is_norm', 'make_divisible',
+           'nchw2nlc2nchw', 'nchw_to_nlc', 'nlc2nchw2nlc', 'nlc_to_nchw', 'resize',
+           'resized_argmax']
 __getattr__ = module_getattr(__name__)

@@ -45,6 +45,27 @@ def bilinear_resize_matrix(src: int, dst: int, align_corners: bool) -> torch.Ten
                              align_corners=align_corners)[0]
 
 
+def channel_argmax(logits: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """`logits.argmax(dim)`, bit for bit (the first maximum; NaN counts as the largest), faster
+    on CPU when `dim` is not the innermost one.
+
+    PyTorch's CPU argmax over an outer dimension of a (K, H, W) map walks it with stride
+    H * W per pixel (~23 ms for 6 x 512 x 512 on one core, ~150 ms for 150 classes); the
+    maximum (`amax`, vectorised) and one equality pass per class, taken from the last class
+    to the first so the lowest index wins, give the same labels in a fraction of that.
+    """
+    channels = logits.shape[dim]
+    if logits.device.type != 'cpu' or channels <= 1 or dim in (-1, logits.dim() - 1):
+        return logits.argmax(dim)
+    peak = logits.amax(dim)
+    if peak.isnan().any():  # argmax picks the first NaN; equality never matches one
+        return logits.argmax(dim)
+    labels = torch.empty(peak.shape, dtype=torch.int64, device=logits.device)
+    for k in range(channels - 1, -1, -1):
+        labels.masked_fill_(logits.select(dim, k) == peak, k)
+    return labels
+
+
 def resized_argmax(logits: torch.Tensor, size: tuple[int, int], align_corners: bool | None,
                    rows_per_chunk: int = 64) -> torch.Tensor:
     """argmax over classes of `resize(logits, size, 'bilinear')`, without the full-size logits.
@@ -60,7 +81,7 @@ def resized_argmax(logits: torch.Tensor, size: tuple[int, int], align_corners: b
     """
     height, width = size
     if tuple(logits.shape[1:]) == (height, width):
-        return logits.argmax(0)
+        return channel_argmax(logits, 0)
     wide = F.interpolate(logits[None], size=(logits.shape[1], width), mode='bilinear',
                          align_corners=bool(align_corners))[0]  # (K, h, W)
     rows = bilinear_resize_matrix(logits.shape[1], height, bool(align_corners)).t()
@@ -74,5 +95,5 @@ def resized_argmax(logits: torch.Tensor, size: tuple[int, int], align_corners: b
         first, last = int(in_band.min()), int(in_band.max()) + 1
         band = torch.einsum('yh,khw->kyw', rows[start:start + rows_per_chunk, first:last],
                             wide[:, first:last])
-        labels[start:start + rows_per_chunk] = band.argmax(0)
+        labels[start:start + rows_per_chunk] = channel_argmax(band, 0)
     return labels
