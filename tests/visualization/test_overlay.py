@@ -31,6 +31,19 @@ def test_overlay_alpha_endpoints_and_rounding(alpha):
     np.testing.assert_array_equal(out[0, 0], [blue, rest, rest])  # BGR
 
 
+@pytest.mark.parametrize('num_classes', [3, 40])  # per-class cv2.LUT path / per-pixel gather
+def test_overlay_equals_the_float_formula_on_random_images(num_classes):
+    rng = np.random.default_rng(num_classes)
+    palette = rng.integers(0, 256, (num_classes, 3)).tolist()
+    image = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)[..., ::-1]  # a strided view
+    mask = rng.integers(-1, num_classes + 2, (33, 47))  # -1 and >= K have no colour
+    out = overlay_mask(image, mask, palette, alpha=0.3)
+    valid = (mask >= 0) & (mask < num_classes)
+    colours = np.asarray(palette, np.float64)[:, ::-1][np.clip(mask, 0, num_classes - 1)]
+    expected = np.where(valid[..., None], np.rint((1 - 0.3) * image + 0.3 * colours), image)
+    np.testing.assert_array_equal(out, expected.astype(np.uint8))
+
+
 def test_overlay_accepts_1hw_mask_and_rejects_bad_shapes():
     image = np.zeros((4, 5, 3), np.uint8)
     assert overlay_mask(image, np.zeros((1, 4, 5), np.int64), PALETTE).shape == (4, 5, 3)

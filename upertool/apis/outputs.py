@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from upertool.visualization import draw_class_names, draw_legend, overlay_mask
+from upertool.visualization.overlay import present_classes
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -56,9 +57,7 @@ def encode_label_png(mask: np.ndarray, palette: Sequence[Sequence[int]]) -> byte
 
 def present_labels(mask: np.ndarray, num_classes: int) -> list[int]:
     """The labels in `mask` that are classes (ignore values such as 255 left out), ascending."""
-    counts = np.bincount(mask[(mask >= 0) & (mask < num_classes)].ravel(),
-                         minlength=num_classes) if mask.size else np.zeros(0, np.int64)
-    return [int(v) for v in np.flatnonzero(counts)]
+    return present_classes(mask, num_classes)
 
 
 def draw_overlay(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],

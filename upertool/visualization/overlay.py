@@ -7,6 +7,20 @@ import cv2
 import numpy as np
 
 Palette = Sequence[Sequence[int]]
+LUT_CLASSES = 16  # overlay_mask: up to this many classes present, one cv2.LUT pass per class
+
+
+def present_classes(mask: np.ndarray, num_classes: int) -> list[int]:
+    """The labels in `mask` in [0, num_classes) (ignore values such as 255 left out),
+    ascending; a histogram, not np.unique's sort of every pixel."""
+    mask = np.asarray(mask)
+    if not mask.size:
+        return []
+    low, high = int(mask.min()), int(mask.max())
+    values = mask.ravel() if low >= 0 and high < num_classes else \
+        mask[(mask >= 0) & (mask < num_classes)]
+    return [int(v) for v in np.flatnonzero(np.bincount(values.astype(np.intp, copy=False),
+                                                          minlength=num_classes))]
 
 
 def random_palette(num_classes: int, seed: int = 42) -> list[list[int]]:
@@ -42,23 +56,34 @@ def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, palette: Palette,
         has a palette entry; pixels with other labels (ignore_index, e.g. 255) are left
         as they are rather than darkened.
     """
-    mask = _check(image_bgr, mask).astype(np.int64)
+    mask = _check(image_bgr, mask).astype(np.int64, copy=False)
     if not 0 <= alpha <= 1:
         raise ValueError(f'overlay_mask: alpha must be in [0, 1], got {alpha}')
     colours_bgr = np.asarray(palette, np.float64).reshape(-1, 3)[:, ::-1]
-    valid = (mask >= 0) & (mask < len(colours_bgr))
     if image_bgr.dtype == np.uint8:
         # the same float64 arithmetic and rounding, done once per (class, channel, value) in
-        # 256-entry tables and looked up per pixel: ~10x faster on a 512 x 512 image
+        # 256-entry tables and looked up per pixel
         values = np.arange(256, dtype=np.float64)
         tables = np.clip(np.rint((1 - alpha) * values + alpha * colours_bgr[:, :, None]),
                          0, 255).astype(np.uint8)  # (K, 3, 256)
+        present = present_classes(mask, len(colours_bgr))
+        if len(present) <= LUT_CLASSES:
+            # a few classes: the whole image through each class's table (cv2.LUT), copied
+            # where that class is (~4x faster than the per-pixel gather at 512 x 512)
+            image_bgr = np.ascontiguousarray(image_bgr)
+            out = image_bgr.copy()
+            for label in present:
+                lut = np.ascontiguousarray(tables[label].T).reshape(256, 1, 3)
+                cv2.copyTo(cv2.LUT(image_bgr, lut), (mask == label).view(np.uint8), out)
+            return out
+        valid = (mask >= 0) & (mask < len(colours_bgr))
         labels = np.where(valid, mask, 0)
         out = np.empty_like(image_bgr)
         for c in range(3):
             out[..., c] = np.where(valid, tables[labels, c, image_bgr[..., c]],
                                    image_bgr[..., c])
         return out
+    valid = (mask >= 0) & (mask < len(colours_bgr))
     out = image_bgr.astype(np.float64)
     out[valid] = (1 - alpha) * out[valid] + alpha * colours_bgr[mask[valid]]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -97,9 +122,7 @@ def draw_class_names(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[
     scale = max(min(height, width) / 500, 0.3)
     thickness = 1 if min(height, width) < 300 else 2
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for label in np.unique(mask):
-        if not 0 <= label < min(len(classes), len(palette)):
-            continue
+    for label in present_classes(mask, min(len(classes), len(palette))):
         x, y = _label_anchor(mask == label)
         text = str(classes[label])
         (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
