@@ -108,3 +108,124 @@ def test_bad_trees_are_named(tree):
     os.remove(f'{meta}/label_assignment.csv')
     with pytest.raises(FileNotFoundError, match='label_assignment.csv'):
         _build(meta, data)
+
+
+PART2IND = """function pimap = part2ind()
+pimap = cell(4, 1);
+for ii = 1:4
+    pimap{ii} = containers.Map('KeyType','char','ValueType','int32');
+end
+
+% [aeroplane]
+pimap{1}('body')        = 1;
+pimap{1}('lwing')       = 3;                % left wing
+pimap{1}('rwing')       = 4;                % right wing
+for ii = 1:2
+    pimap{1}(sprintf('engine_%d', ii)) = 10+ii; % multiple engines
+end
+
+% [boat]
+% only has silhouette mask
+
+% [person]
+pimap{3}('head')        = 1;
+pimap{3}('lhand')       = 15;               % left hand
+
+% [robot]
+keySet = keys(pimap{3});
+valueSet = values(pimap{3});
+pimap{4} = containers.Map(keySet, valueSet);         % robot has the parts of person
+"""
+# sorted (object, short name) keys -> distinct readable names from 1: body 1, engine 2 (both
+# engines), wing 3 (left/right dropped), silhouette 4 (boat = the object after aeroplane),
+# head 5, hand 6; robot copies person's
+PART_CODES = {(1, 'body'): 1, (1, 'engine_1'): 2, (1, 'engine_2'): 2, (1, 'lwing'): 3,
+              (1, 'rwing'): 3, (2, 'silhouette'): 4, (3, 'head'): 5, (3, 'lhand'): 6,
+              (4, 'head'): 5, (4, 'lhand'): 6}
+
+
+def _pascal_anno(path, objects):
+    """Pascal-Part's `anno.objects(i)` struct array: class_ind, mask, parts(j).part_name/mask."""
+    arr = np.empty((1, len(objects)), dtype=[('class_ind', 'O'), ('mask', 'O'), ('parts', 'O')])
+    for i, (cls, mask, parts) in enumerate(objects):
+        p = np.empty((1, len(parts)), dtype=[('part_name', 'O'), ('mask', 'O')])
+        for j, (name, pmask) in enumerate(parts):
+            p[0, j] = (name, pmask.astype(np.uint8))
+        arr[0, i] = (np.array([[cls]]), mask.astype(np.uint8), p)
+    scipy_io.savemat(path, {'anno': {'objects': arr}})
+
+
+def _cols(*cols):
+    m = np.zeros((4, 6), bool)
+    m[:, list(cols)] = True
+    return m
+
+
+@pytest.fixture()
+def pascal_tree(tree):
+    meta, data = tree
+    with open(f'{meta}/label_assignment.csv', 'a') as f:
+        f.write('pascal,object,2,airplane,5,building\npascal,object,15,person,6,person\n'
+                'pascal,part,5,head,2,head\npascal,part,6,hand,1,leg\n'
+                'pascal,part,3,wing,5,window\n')
+    root = f'{data}/pascal'
+    os.makedirs(f'{root}/part/Annotations_Part')
+    os.makedirs(f'{root}/context/trainval')
+    os.makedirs(f'{root}/VOC2008')  # the last VOC* folder holds the images
+    os.makedirs(f'{root}/VOC2010/JPEGImages')
+    with open(f'{root}/part/part2ind.m', 'w') as f:
+        f.write(PART2IND)
+    for stem in ('2008_000002', '2008_000010'):
+        Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(f'{root}/VOC2010/JPEGImages/{stem}.jpg')
+        scipy_io.savemat(f'{root}/context/trainval/{stem}.mat',
+                         {'LabelMap': np.array([[2, 2, 15, 15, 15, 0]] * 4, np.uint16)})
+    _pascal_anno(f'{root}/part/Annotations_Part/2008_000010.mat', [
+        (3, _cols(2, 3, 4), [('head', _cols(2)), ('lhand', _cols(3, 4))]),
+        (1, _cols(0, 1), [('lwing', _cols(0))])])
+    _pascal_anno(f'{root}/part/Annotations_Part/2008_000002.mat', [])  # no instance
+    with open(f'{meta}/pascal.json', 'w') as f:
+        for i in (1, 0):
+            f.write(json.dumps({'dataset': 'pascal', 'file_index': i}) + '\n')
+    return meta, data
+
+
+def test_part2ind_codes_as_the_reference_numbers_them(pascal_tree):
+    from upertool.datasets.broden_pascal import part_codes
+
+    assert part_codes(f'{pascal_tree[1]}/pascal/part/part2ind.m') == PART_CODES
+
+
+def test_pascal_records_give_objects_and_parts(pascal_tree):
+    meta, data = pascal_tree
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadBrodenAnnotations', meta_root=meta),
+                dict(type='PackMultiTaskInputs')]
+    ds = MultiSourceDataset(pipeline=pipeline, sources=[dict(
+        name='pascal', tasks=['object', 'part'],
+        dataset=dict(type='BrodenPlusDataset', data_root=data, meta_root=meta,
+                     index_file='pascal.json', datasets=('pascal',)))])
+    first = ds.datasets[0].get_data_info(0)
+    assert first['img_path'].endswith('pascal/VOC2010/JPEGImages/2008_000010.jpg')
+    a = ds[0]['data_samples']
+    # Context LabelMap 2 (airplane) -> 5, 15 (person) -> 6
+    assert a.gt_sem_seg.data[0, 0].tolist() == [5, 5, 6, 6, 6, 0]
+    # person (group 1, parts -;leg;head): head code 5 -> Broden 2 -> index 2, hand 6 -> leg 1;
+    # airplane as building (group 0, -;window): wing 3 -> window 5 -> index 1, rest '-' 0
+    assert a.gt_part_seg.data[0, 0].tolist() == [1, 0, 2, 1, 1, 255]
+    assert a.gt_part_valid.tolist() == [True, True]
+    assert 'gt_scene_label' not in a and 'gt_material_seg' not in a
+    b = ds[1]['data_samples']  # no Pascal-Part instance: objects only
+    assert b.gt_sem_seg.data[0, 0].tolist() == [5, 5, 6, 6, 6, 0]
+    assert b.gt_part_valid.tolist() == [False, False]
+    assert (b.gt_part_seg.data == 255).all()
+
+
+def test_pascal_part_unknown_to_part2ind_is_named(pascal_tree):
+    meta, data = pascal_tree
+    path = f'{data}/pascal/part/Annotations_Part/2008_000010.mat'
+    _pascal_anno(path, [(3, _cols(2), [('tail', _cols(2))])])
+    from upertool.datasets.broden import LoadBrodenAnnotations
+    from upertool.datasets.broden_pascal import PascalLayout
+
+    info = PascalLayout(f'{data}/pascal').record(1, 'pascal.json line 1')
+    with pytest.raises(ValueError, match=r"line 1: .*2008_000010.mat has part 'tail' of object 3"):
+        LoadBrodenAnnotations(meta)(dict(info, broden_source='pascal', record='pascal.json line 1'))

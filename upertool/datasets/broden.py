@@ -8,22 +8,24 @@ Read from the layout of CSAILVision/unifiedparsing (`broden_dataset_utils/`):
                                                      (part_labels ';'-separated; the first, 0,
                                                      is '-', the object's unlabelled pixels)
     <meta_root>/<index>.json                         one record a line: {"dataset": "ade20k" |
-                                                     "os", "file_index": i, "height", "width"}
+                                                     "pascal" | "os", "file_index": i, ...}
     <meta_root>/ade20k/index_ade20k.mat              ADE20K's index (filename, folder)
     <meta_root>/ade20k/scene_categories.txt          "<stem> <scene>" per ADE20K image
     <data_root>/ade20k/<folder>/<name>.jpg           + <name>_seg.png (object), <name>_parts_1.png
                                                      (first part level); class = R / 10 * 256 + G
     <data_root>/opensurfaces/photos.csv              photo_id per file_index
     <data_root>/opensurfaces/photos/<id>.jpg         + photos-labels/<id>.png (material = R)
+    <data_root>/pascal/...                           Pascal-Context objects + Pascal-Part parts
+                                                     (see upertool/datasets/broden_pascal.py)
 
 Labels follow `resolve_record` of the reference: raw labels mapped through
-label_assignment.csv; ADE20K gives objects, parts and the scene, OpenSurfaces materials.
+label_assignment.csv; ADE20K gives objects, parts and the scene, Pascal objects and parts,
+OpenSurfaces materials.
 Objects and materials keep Broden's labels, 0 meaning unlabelled (336 object classes do
 not fit upertool's usual 255 ignore value): Broden+ configs set `ignore_index=0` and
 `seg_pad_val=0`, which is the reference's NLL(ignore_index=0). Part groups whose
 image shows fewer than two of the object's part labels are marked not annotated
-(`part_valid`), as the reference decides. Pascal-Context/Part records (their .mat files)
-are not read: an index holding them fails naming the record.
+(`part_valid`), as the reference decides. DTD (texture) records are skipped.
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ from PIL import Image
 
 from upertool.registry import DATASETS, TRANSFORMS
 
-SUPPORTED = ('ade20k', 'os')
+from .broden_pascal import PascalLayout, load_context_objects, load_part_codes
+
+SUPPORTED = ('ade20k', 'pascal', 'os')
 
 
 def _read_csv(path: str) -> list[dict[str, str]]:
@@ -102,7 +106,7 @@ class BrodenPlusDataset(BaseDataset):
         data_root: the `broden_dataset` folder (ade20k/, opensurfaces/).
         meta_root: the `meta_file` folder (CSVs, index files, ade20k/ index).
         index_file: a JSON-lines index under meta_root, e.g. 'broden_ade20k_pascal_train.json'.
-        datasets: which records to keep ('ade20k', 'os'); others are skipped only if not
+        datasets: which records to keep ('ade20k', 'pascal', 'os'); others are skipped only if not
             listed here, a listed unsupported one is an error.
         **kwargs: mmengine BaseDataset's (pipeline, indices, test_mode, ...).
     """
@@ -141,13 +145,15 @@ class BrodenPlusDataset(BaseDataset):
         with open(path) as f:
             records = [json.loads(line) for line in f if line.strip()]
         ade = self._ade_index() if 'ade20k' in self.datasets else None
+        pascal = (PascalLayout(osp.join(self.data_root, 'pascal'))
+                  if 'pascal' in self.datasets else None)
         photos = (_read_csv(osp.join(self.data_root, 'opensurfaces', 'photos.csv'))
                   if 'os' in self.datasets else None)
         data_list = []
         for n, rec in enumerate(records):
             source = rec.get('dataset')
             if source not in self.datasets:
-                if source not in SUPPORTED + ('pascal', 'dtd'):
+                if source not in SUPPORTED + ('dtd',):
                     raise ValueError(f'{path} line {n + 1}: unknown dataset {source!r}')
                 continue
             i = int(rec['file_index'])
@@ -166,6 +172,9 @@ class BrodenPlusDataset(BaseDataset):
                     part_seg_map_path=parts if osp.isfile(parts) else None,
                     scene_label=int(self.tables.map('ade20k', 'scene', raw_scene, where)),
                     broden_source='ade20k', record=where))
+            elif source == 'pascal':
+                data_list.append(dict(pascal.record(i, where), broden_source='pascal',
+                                      record=where))
             else:
                 photo_id = int(photos[i]['photo_id'])
                 root = osp.join(self.data_root, 'opensurfaces')
@@ -203,14 +212,26 @@ class LoadBrodenAnnotations(BaseTransform):
 
     def _objects_and_parts(self, results: dict) -> None:
         where = results.get('record', results['seg_map_path'])
-        obj = self.tables.map('ade20k', 'object', decode_ade_class(results['seg_map_path']),
-                              where)
+        source = results.get('broden_source', 'ade20k')
+        if source == 'pascal':
+            raw_obj = load_context_objects(results['seg_map_path'])
+            raw_part = load_part_codes(results['part_seg_map_path'],
+                                       results['part_key_path'], where)
+            if raw_part.size == 0:  # no object instance: parts not annotated
+                raw_part = None
+            elif raw_part.shape != raw_obj.shape:
+                raise ValueError(f'{where}: parts {results["part_seg_map_path"]!r} are '
+                                 f'{raw_part.shape}, objects {raw_obj.shape}')
+        else:
+            raw_obj = decode_ade_class(results['seg_map_path'])
+            part_path = results.get('part_seg_map_path')
+            raw_part = decode_ade_class(part_path) if part_path else None
+        obj = self.tables.map(source, 'object', raw_obj, where)
         groups = self.tables.part_groups
         part = np.full(obj.shape, 255, np.uint8)
         valid = np.zeros(len(groups), bool)
-        if results.get('part_seg_map_path'):
-            raw = self.tables.map('ade20k', 'part',
-                                  decode_ade_class(results['part_seg_map_path']), where)
+        if raw_part is not None:
+            raw = self.tables.map(source, 'part', raw_part, where)
             for g, (obj_label, part_labels) in enumerate(groups):
                 inside = obj == obj_label
                 present = np.intersect1d(part_labels, np.unique(np.where(inside, raw, 0)))
