@@ -13,6 +13,12 @@ def test_equals_torch_argmax(shape, dim):
     assert torch.equal(channel_argmax(logits, dim), logits.argmax(dim))
 
 
+def test_channels_last_logits():
+    logits = torch.randn(2, 5, 8, 9).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(channel_argmax(logits, 1), logits.argmax(1))
+    assert torch.equal(channel_argmax(logits[0], 0), logits[0].argmax(0))
+
+
 def test_ties_take_the_first_maximum():
     # integers in a small range: many pixels have two or more classes at the maximum
     logits = torch.randint(0, 3, (5, 32, 32)).float()
