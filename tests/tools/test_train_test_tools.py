@@ -135,3 +135,42 @@ def test_distributed_train_and_test_match_single_process(trained, single_process
     one, two = single_process_metrics, read_metrics(two)
     for key in ('aAcc', 'mIoU', 'mAcc'):
         assert one[key] == two[key], (key, one, two)
+
+
+MULTI_TASK_CONFIG = str(ROOT / 'configs/upp/upernet-upp_r18-narrow_1xb8-2.4k_synthetic-multitask-96x96.py')
+
+
+def test_show_dir_draws_every_task_of_a_multi_task_model(tmp_path):
+    """--show-dir on a MultiTaskEncoderDecoder: draw_multi_task's panels, not objects only."""
+    import cv2
+    import torch
+    from mmengine.config import Config
+
+    from upertool.registry import MODELS
+    from upertool.utils import register_all_modules
+
+    opts = ['model.data_preprocessor.size=[32,32]', 'model.backbone.base_channels=8',
+            'model.backbone.stem_channels=8', 'model.decode_head.channels=8',
+            'model.auxiliary_head.channels=8']
+    data = [f'test_dataloader.dataset.sources.0.dataset.{k}' for k in (
+        'num_train=8', 'num_parsing=4', 'num_val=3', 'image_size=32',
+        f'cache_dir={tmp_path / "cache"}')] + ['test_dataloader.batch_size=2']
+    register_all_modules()
+    cfg = Config.fromfile(MULTI_TASK_CONFIG)
+    cfg.model.data_preprocessor.size = [32, 32]
+    cfg.model.decode_head.channels = cfg.model.auxiliary_head.channels = 8
+    cfg.model.backbone.base_channels = cfg.model.backbone.stem_channels = 8
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'random.pth'
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, ckpt)
+    show_dir = tmp_path / 'show'
+    run_tool(['tools/test.py', MULTI_TASK_CONFIG, str(ckpt), '--work-dir', str(tmp_path),
+              '--show-dir', str(show_dir), '--cfg-options', *opts, *data], cwd=ROOT)
+    drawings = sorted(show_dir.rglob('*.png'))
+    assert len(drawings) == 3
+    img = cv2.imread(str(drawings[0]))
+    # 32 px images drawn at 8x: image, objects, parts and materials panels (256 px each,
+    # 4 px gaps) under the scene banner; an objects-only overlay is the image's width
+    assert img.shape[1] == 4 * 256 + 3 * 4, img.shape
+    banner = img[:28]
+    assert (banner < 128).any()  # the scene label is written

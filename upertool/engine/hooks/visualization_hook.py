@@ -22,7 +22,9 @@ class SegVisualizationHook(Hook):
     with the default `LocalVisBackend` they land in
     `<work_dir>/<timestamp>/vis_data/vis_image/`; `tools/test.py --show-dir DIR` sets
     the visualizer's `save_dir` to DIR, giving `DIR/vis_data/vis_image/` (mmsegmentation's
-    behaviour). Files are named `<prefix>_<image file name>_<step>.png`.
+    behaviour). Files are named `<prefix>_<image file name>_<step>.png`. A
+    MultiTaskEncoderDecoder's samples are drawn with `draw_multi_task` (objects, parts and
+    materials side by side under the scene label; images under 256 px upscaled).
 
     Args:
         draw: draw anything at all; False (the default) makes the hook a no-op.
@@ -72,9 +74,33 @@ class SegVisualizationHook(Hook):
 
     def _draw(self, runner: Any, name: str, data_sample: Any, step: int) -> None:
         img_path = data_sample.img_path
-        self._visualizer(runner).add_datasample(
-            f'{name}_{osp.basename(img_path)}', self._read_rgb(img_path),
-            data_sample=data_sample, show=self.show, wait_time=self.wait_time, step=step)
+        name = f'{name}_{osp.basename(img_path)}'
+        visualizer, image = self._visualizer(runner), self._read_rgb(img_path)
+        if _is_multi_task(runner.model):
+            self._draw_multi_task(visualizer, name, image, data_sample, step)
+            return
+        visualizer.add_datasample(name, image, data_sample=data_sample, show=self.show,
+                                  wait_time=self.wait_time, step=step)
+
+    def _draw_multi_task(self, visualizer: Any, name: str, image: Any, data_sample: Any,
+                         step: int) -> None:
+        """Objects, parts and materials side by side with the scene label (draw_multi_task)."""
+        from upertool.visualization import random_palette
+        from upertool.visualization.multi_task_overlay import draw_multi_task
+
+        meta = dict(visualizer.dataset_meta or {})
+        if 'classes' not in meta:
+            raise ValueError('SegVisualizationHook: the visualizer has no dataset_meta '
+                             '(classes) to name the multi-task maps')
+        if not meta.get('palette'):
+            meta['palette'] = random_palette(len(meta['classes']))
+        scale = max(1, 256 // max(image.shape[:2]))  # small images upscaled to ~256 px
+        drawn = draw_multi_task(image[..., ::-1].copy(), data_sample, meta, scale=scale)
+        rgb = drawn[..., ::-1].copy()
+        if self.show:
+            visualizer.show(rgb, win_name=name, wait_time=self.wait_time)
+        else:
+            visualizer.add_image(name, rgb, step)
 
     def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                        outputs: Sequence[Any] | None = None) -> None:
@@ -95,3 +121,10 @@ class SegVisualizationHook(Hook):
         for data_sample in outputs:
             self._test_index += 1
             self._draw(runner, 'test', data_sample, self._test_index)
+
+
+def _is_multi_task(model: Any) -> bool:
+    """Whether the (possibly DDP-wrapped) model is a MultiTaskEncoderDecoder."""
+    from upertool.models.segmentors.multi_task import MultiTaskEncoderDecoder
+
+    return isinstance(getattr(model, 'module', model), MultiTaskEncoderDecoder)
