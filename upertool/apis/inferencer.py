@@ -212,6 +212,23 @@ class SegInferencer:
             bar = ProgressBar(total or 0, file=sys.stderr)
         need_image = bool(out_dir and write_vis) or keep_vis
         start = time.perf_counter()
+        # OpenCV's own thread pool would contend for the cores the model's threads use; the
+        # loader and writer threads already run beside the model
+        cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            yield from self._pipelined(source, batch_size, out_dir, draw, keep_vis, write_vis,
+                                       need_image, bar)
+        finally:
+            cv2.setNumThreads(cv2_threads)
+        self.stats.seconds = time.perf_counter() - start
+        if bar is not None:
+            sys.stderr.write('\n')
+
+    def _pipelined(self, source: Iterator[InputItem], batch_size: int, out_dir: str,
+                   draw: DrawOptions, keep_vis: bool, write_vis: bool, need_image: bool,
+                   bar) -> Iterator[ItemResult]:
+        """Load the next batch and write the previous one while the model runs this one."""
         with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(1) as writer:
             loading = loader.submit(self._load, source, batch_size, need_image)
             pending: Future | None = None
@@ -229,9 +246,6 @@ class SegInferencer:
                 pending = finished
             if pending is not None:
                 yield from self._account(pending.result(), bar)
-        self.stats.seconds = time.perf_counter() - start
-        if bar is not None:
-            sys.stderr.write('\n')
 
     def _account(self, results: list[ItemResult], bar) -> Iterator[ItemResult]:
         for result in results:

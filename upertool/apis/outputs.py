@@ -47,7 +47,9 @@ def encode_label_png(mask: np.ndarray, palette: Sequence[Sequence[int]]) -> byte
         flat = [int(v) for colour in palette for v in colour]
         image.putpalette(flat + [0] * (768 - len(flat)))
         buffer = io.BytesIO()
-        image.save(buffer, format='PNG')
+        # zlib level 1: still lossless, ~3x faster than Pillow's default 6 on label maps,
+        # files a few percent larger
+        image.save(buffer, format='PNG', compress_level=1)
         return buffer.getvalue()
     ok, data = cv2.imencode('.png', mask.astype(np.uint16))
     if not ok:
