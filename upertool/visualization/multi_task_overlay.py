@@ -66,11 +66,12 @@ def draw_multi_task(image_bgr: np.ndarray, sample: Any, meta: dict, alpha: float
         (h, w, 3) uint8 BGR.
     """
     classes, palette = list(meta['classes']), list(meta['palette'])
-    objects = _labels(sample.pred_sem_seg)[0]
     columns = [(_panel(image_bgr, 'image', scale), None)]
-    columns.append((_panel(overlay_mask(image_bgr, objects, palette, alpha), 'objects', scale),
-                    (np.unique(objects), classes, palette)))
-    if 'pred_part_seg' in sample and meta.get('part_groups'):
+    if 'pred_sem_seg' in sample:  # absent for a head built with object_branch=False
+        objects = _labels(sample.pred_sem_seg)[0]
+        columns.append((_panel(overlay_mask(image_bgr, objects, palette, alpha), 'objects',
+                               scale), (np.unique(objects), classes, palette)))
+    if 'pred_part_seg' in sample and 'pred_sem_seg' in sample and meta.get('part_groups'):
         groups = meta['part_groups']
         parts = part_map(objects, _labels(sample.pred_part_seg), groups)
         names = [f'{classes[obj]} {part}' for obj, group in groups for part in group]

@@ -137,3 +137,45 @@ def test_unknown_part_group_and_non_multi_task_head():
                                         stem_channels=8),
                           decode_head=dict(type='UPerHead', in_channels=[8, 16, 32, 64],
                                            channels=8, num_classes=5)))
+
+
+def test_object_branch_switched_off():
+    from upertool.visualization.multi_task_overlay import draw_multi_task
+
+    model = _model(object_branch=False, part_groups=None)
+    head = model.decode_head
+    assert head.tasks == ('scene', 'material')
+    assert not hasattr(head, 'object_conv') and not hasattr(head, 'conv_seg')
+    model.train()
+    losses = _loss(model, [_sample(('scene', 'material'), seed=i) for i in range(2)])
+    assert {k.split('.')[0] for k in losses} == {'scene', 'material'}
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert all(p.grad is not None for p in head.material_cls.parameters())
+    with pytest.raises(ValueError, match=r"source 'ade' annotates \['object'\].*no head"):
+        _loss(model, [_sample(('object', 'scene'), source='ade')])
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 32, 32), [MultiTaskSegDataSample(metainfo=dict(
+            ori_shape=(32, 32), img_shape=(32, 32), pad_shape=(32, 32)))], mode='predict')[0]
+    assert 'pred_sem_seg' not in out and out.pred_material_seg.data.shape == (1, 32, 32)
+    meta = dict(classes=[f'c{i}' for i in range(5)], palette=[[0, 0, 0]] * 5,
+                materials=['m0', 'm1', 'm2', 'm3'], scenes=['s0', 's1', 's2'])
+    drawn = draw_multi_task(torch.zeros(32, 32, 3, dtype=torch.uint8).numpy(), out, meta)
+    assert drawn.shape[1] == 2 * 32 + 4  # image and materials panels, no objects panel
+
+
+def test_object_branch_off_refused_where_another_branch_needs_it():
+    with pytest.raises(ValueError, match='object_branch=False with part_groups.*needs the '
+                                         'object branch'):
+        _model(object_branch=False)
+    with pytest.raises(ValueError, match='every branch is off'):
+        _model(object_branch=False, part_groups=None, num_scene_classes=None,
+               num_material_classes=None)
+    with pytest.raises(ValueError, match='auxiliary head supervises objects.*object_branch'):
+        MODELS.build(dict(
+            type='MultiTaskEncoderDecoder',
+            backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8),
+            decode_head=dict(type='UPPHead', in_channels=[8, 16, 32, 64], channels=8,
+                             num_classes=5, object_branch=False, num_scene_classes=3),
+            auxiliary_head=dict(type='FCNHead', in_channels=32, in_index=2, channels=8,
+                                num_classes=5)))

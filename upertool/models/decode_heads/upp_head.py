@@ -55,7 +55,12 @@ class UPPHead(UPerHead):
     Args:
         in_channels: channels of each selected level, finest first.
         channels: width of the trunk and of every branch (the reference's `fpn_dim`).
-        num_classes: object classes (the object branch's classifier is `conv_seg`).
+        num_classes: object classes (the object branch's classifier is `conv_seg`; the part
+            groups name them too).
+        object_branch: False: no object branch (no `object_conv` / `conv_seg`). Refused with
+            a part branch, which needs it: its loss reads ground-truth objects, which only
+            sources declaring 'object' keep, and its per-object groups become a part map
+            only through the predicted objects (inference, overlays).
         num_scene_classes: scene classes; None: no scene branch.
         num_material_classes: material classes; None: no material branch.
         part_groups: (object class, number of parts) per object that has parts; each
@@ -72,7 +77,7 @@ class UPPHead(UPerHead):
     """
 
     def __init__(self, *, in_channels: Sequence[int], channels: int, num_classes: int,
-                 num_scene_classes: int | None = None,
+                 object_branch: bool = True, num_scene_classes: int | None = None,
                  num_material_classes: int | None = None,
                  part_groups: Sequence[Sequence[int]] | None = None,
                  loss_scene: dict = dict(type='CrossEntropyLoss', loss_weight=0.25),
@@ -85,9 +90,13 @@ class UPPHead(UPerHead):
         super().__init__(in_channels=in_channels, channels=channels, num_classes=num_classes,
                          in_index=in_index, **head_args)
         convs = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
-        self.tasks: tuple[str, ...] = ('object',)
-        self.object_conv = ConvModule(channels, channels, 3, padding=1, **convs)
+        self.tasks: tuple[str, ...] = ()
         self.part_objects, self.part_sizes = _check_part_groups(part_groups or (), num_classes)
+        if object_branch:
+            self.object_conv = ConvModule(channels, channels, 3, padding=1, **convs)
+            self.tasks += ('object',)
+        else:
+            self._drop_object_classifier(bool(self.part_sizes))
         self.num_scene_classes = num_scene_classes
         self.num_material_classes = num_material_classes
         for task, out_channels, loss in (
@@ -96,8 +105,25 @@ class UPPHead(UPerHead):
                 ('material', num_material_classes, loss_material)):
             if out_channels is not None:
                 self._add_branch(task, out_channels, loss, convs)
+        if not self.tasks:
+            raise ValueError('UPPHead: every branch is off (object_branch=False and no '
+                             'part_groups, num_scene_classes or num_material_classes)')
         self.scene_ignore_index = scene_ignore_index
         self.part_ignore_index = part_ignore_index
+
+    def _drop_object_classifier(self, has_parts: bool) -> None:
+        """object_branch=False: remove `conv_seg` (and its init override)."""
+        if has_parts:
+            raise ValueError(
+                'UPPHead: object_branch=False with part_groups is not supported: the part '
+                "branch needs the object branch (its loss reads ground-truth objects, which "
+                "only sources that declare 'object' keep, and a model without an object head "
+                'refuses such sources; its per-object part groups become a part map only '
+                'through the predicted objects). Drop part_groups or keep the object branch.')
+        del self.conv_seg
+        cfg = self.init_cfg if isinstance(self.init_cfg, dict) else {}
+        if (cfg.get('override') or {}).get('name') == 'conv_seg':
+            self.init_cfg = None  # the default init only targets conv_seg
 
     def _add_branch(self, task: str, out_channels: int, loss: dict, convs: dict) -> None:
         """`<task>_conv` (3x3 conv-norm-act), `<task>_cls` (1x1) and `loss_<task>`."""

@@ -37,7 +37,7 @@ class MultiTaskEncoderDecoder(EncoderDecoder):
 
     Args: EncoderDecoder's; `decode_head` must be a multi-task head (`UPPHead`), and
     `test_cfg.mode` must be 'whole'. An auxiliary head, if any, supervises objects and
-    runs only on batches that annotate objects.
+    runs only on batches that annotate objects (so it needs the object branch).
     """
 
     def __init__(self, **kwargs) -> None:
@@ -47,6 +47,10 @@ class MultiTaskEncoderDecoder(EncoderDecoder):
                             f'(UPPHead), got {type(self.decode_head).__name__}')
         if self._slide_settings() is not None:
             raise ValueError("MultiTaskEncoderDecoder: test_cfg.mode must be 'whole'")
+        if self.with_auxiliary_head and 'object' not in self.decode_head.tasks:
+            raise ValueError('MultiTaskEncoderDecoder: the auxiliary head supervises objects '
+                             'and runs only on object batches, but decode_head has no object '
+                             'branch (object_branch=False); drop auxiliary_head')
 
     # ----------------------------------------------------------------------- checks
     def batch_tasks(self, data_samples: Sequence[MultiTaskSegDataSample]) -> tuple[str, ...]:
