@@ -70,12 +70,13 @@ def draw_overlay(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str]
     mask = np.asarray(mask)
     if mask.ndim == 3:
         mask = mask[0]
-    drawn = overlay_mask(image_bgr, mask, palette, opacity)
+    coloured = present_classes(mask, len(palette))  # one histogram for all three steps
+    labels = [label for label in coloured if label < len(classes)]
+    drawn = overlay_mask(image_bgr, mask, palette, opacity, present=coloured)
     if with_labels:
-        drawn = draw_class_names(drawn, mask, classes, palette)
+        drawn = draw_class_names(drawn, mask, classes, palette, present=labels)
     if not legend:
         return drawn
-    labels = present_labels(mask, min(len(classes), len(palette)))
     row = max(14, min(24, image_bgr.shape[1] // 16))
     strip = draw_legend(drawn.shape[1], labels, classes, palette, row_height=row)
     return np.concatenate([drawn, strip], axis=0)

@@ -42,7 +42,7 @@ def _check(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, palette: Palette,
-                 alpha: float = 0.5) -> np.ndarray:
+                 alpha: float = 0.5, present: Sequence[int] | None = None) -> np.ndarray:
     """Blend class colours into an image.
 
     Args:
@@ -50,6 +50,7 @@ def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, palette: Palette,
         mask: (H, W) or (1, H, W) integer label map.
         palette: RGB colour per class (a dataset's `metainfo['palette']`).
         alpha: weight of the colour; 0 leaves the image, 1 paints solid colour.
+        present: `present_classes(mask, len(palette))` when the caller has it already.
 
     Returns:
         (H, W, 3) uint8 BGR: `round((1 - alpha) * image + alpha * colour)` where the label
@@ -66,7 +67,8 @@ def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, palette: Palette,
         values = np.arange(256, dtype=np.float64)
         tables = np.clip(np.rint((1 - alpha) * values + alpha * colours_bgr[:, :, None]),
                          0, 255).astype(np.uint8)  # (K, 3, 256)
-        present = present_classes(mask, len(colours_bgr))
+        if present is None:
+            present = present_classes(mask, len(colours_bgr))
         if len(present) <= LUT_CLASSES:
             # a few classes: the whole image through each class's table (cv2.LUT), copied
             # where that class is (~4x faster than the per-pixel gather at 512 x 512)
@@ -104,7 +106,7 @@ def _label_anchor(region: np.ndarray) -> tuple[int, int]:
 
 
 def draw_class_names(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[str],
-                     palette: Palette) -> np.ndarray:
+                     palette: Palette, present: Sequence[int] | None = None) -> np.ndarray:
     """Write each present class's name, on a box of its colour, inside its region.
 
     Args:
@@ -112,6 +114,7 @@ def draw_class_names(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[
         mask: (H, W) integer label map.
         classes: class names indexed by label.
         palette: RGB colour per class.
+        present: the labels to name (default: those in `mask` with a class and a colour).
 
     Returns:
         A new (H, W, 3) uint8 BGR image.
@@ -122,7 +125,9 @@ def draw_class_names(image_bgr: np.ndarray, mask: np.ndarray, classes: Sequence[
     scale = max(min(height, width) / 500, 0.3)
     thickness = 1 if min(height, width) < 300 else 2
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for label in present_classes(mask, min(len(classes), len(palette))):
+    if present is None:
+        present = present_classes(mask, min(len(classes), len(palette)))
+    for label in present:
         x, y = _label_anchor(mask == label)
         text = str(classes[label])
         (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
