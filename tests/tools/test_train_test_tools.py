@@ -137,7 +137,8 @@ def test_distributed_train_and_test_match_single_process(trained, single_process
         assert one[key] == two[key], (key, one, two)
 
 
-MULTI_TASK_CONFIG = str(ROOT / 'configs/upp/upernet-upp_r18-narrow_1xb8-2.4k_synthetic-multitask-96x96.py')
+MULTI_TASK_CONFIG = str(
+    ROOT / 'configs/upp/upernet-upp_r18-narrow_1xb8-2.4k_synthetic-multitask-96x96.py')
 
 
 def test_show_dir_draws_every_task_of_a_multi_task_model(tmp_path):
