@@ -137,3 +137,16 @@ def test_force_replaces_and_the_same_object_registers_again(restore_models):
     assert MODELS.get('FCNHead') is FCNHead
     MODELS.register_module(module=FCNHead)  # the same object again: not a clash
     assert MODELS.get('FCNHead') is FCNHead
+
+
+def test_a_stray_mmengine_default_scope_does_not_hide_upertools_types():
+    # Any mmengine Runner built without default_scope leaves DefaultScope('mmengine'); mmengine
+    # alone would then send upertool's MODELS.build to its root registry and miss.
+    cfg = dict(type='FCNHead', in_channels=4, channels=4, num_classes=3, num_convs=1)
+    with mmengine_registry.DefaultScope.overwrite_default_scope('mmengine'):
+        with pytest.raises(KeyError, match='not in the mmengine::model registry'):
+            mmengine_registry.MODELS.build(cfg)  # the root itself: still mmengine's behaviour
+        head = MODELS.build(cfg)
+        assert mmengine_registry.DefaultScope.get_current_instance().scope_name == 'mmengine'
+    assert type(head).__name__ == 'FCNHead'
+    assert head.conv_seg.out_channels == 3

@@ -19,13 +19,14 @@ loads any checkpoint without `import upertool` importing mmengine's runner.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mmengine.config import Config
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 from mmengine.registry.build_functions import build_runner_from_cfg
 
 from upertool.plugins import UnknownTypeError, unknown_type_message
@@ -70,6 +71,26 @@ def check_type_known(cfg: Any, registry: Registry, original: Callable[..., Any])
         raise UnknownTypeError(unknown_type_message(key, target, others))
 
 
+def _own_scope_over_ancestors(registry: Registry) -> contextlib.AbstractContextManager:
+    """Build in `registry`'s own scope when the default scope names one of its ancestors.
+
+    mmengine switches every build to the registry of the current default scope; a stray
+    `DefaultScope('mmengine')` (left by any mmengine Runner or tool built without
+    `default_scope`) would send `upertool.registry.MODELS.build` to mmengine's root, which
+    has none of upertool's types. A build through upertool's (or a plugin's) registry means
+    its own types, so an ancestor's scope is overridden; any other scope is left as it is.
+    """
+    current = DefaultScope.get_current_instance()
+    if current is None or registry.scope == current.scope_name:
+        return contextlib.nullcontext()
+    ancestor = registry.parent
+    while ancestor is not None and ancestor.scope != current.scope_name:
+        ancestor = ancestor.parent
+    if ancestor is None:
+        return contextlib.nullcontext()
+    return DefaultScope.overwrite_default_scope(registry.scope)
+
+
 def checked_build(original: Callable[..., Any]) -> Callable[..., Any]:
     """`original` (an mmengine build function) with `check_type_known` in front; idempotent."""
     if getattr(original, '__upertool_checked__', False):
@@ -79,8 +100,9 @@ def checked_build(original: Callable[..., Any]) -> Callable[..., Any]:
     def build(cfg: Any, *args: Any, registry: Registry, **kwargs: Any) -> Any:
         if _on_runner and 'mmengine.runner' in sys.modules:
             _on_runner.pop()()
-        check_type_known(cfg, registry, original)
-        return original(cfg, *args, registry=registry, **kwargs)
+        with _own_scope_over_ancestors(registry):
+            check_type_known(cfg, registry, original)
+            return original(cfg, *args, registry=registry, **kwargs)
 
     build.__upertool_checked__ = True
     return build
