@@ -8,8 +8,9 @@
 # with Precise RoI Pooling (ppm_pooling='integral') and upsamples before its 1x1 conv,
 # fpn_dim 512. Heads: 336 objects, 365 scenes, 26 materials (label 0 of objects and
 # materials is unlabelled: ignore_index=0), and one part softmax per object with parts.
-# Training as the paper: SGD, lr 0.02 poly, batches drawn per source (ADE20K + Pascal for
-# objects/parts/scene, OpenSurfaces for materials) in proportion to their sizes.
+# Training as the paper: SGD, lr 0.02 poly, batches drawn per source in proportion to their
+# sizes: ADE20K (objects, parts, scene), Pascal-Context/Part (objects, parts; no scene label),
+# OpenSurfaces (materials).
 _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 # (object label, number of parts incl. '-') from meta_file/object_part_hierarchy.csv, in its
@@ -87,6 +88,9 @@ train_dataloader = dict(
             dict(name='ade20k', tasks=['object', 'part', 'scene'],
                  dataset=dict(broden, index_file='broden_ade20k_pascal_train.json',
                               datasets=('ade20k',))),
+            dict(name='pascal', tasks=['object', 'part'],
+                 dataset=dict(broden, index_file='broden_ade20k_pascal_train.json',
+                              datasets=('pascal',))),
             dict(name='opensurfaces', tasks=['material'],
                  dataset=dict(broden, index_file='broden_os_train.json', datasets=('os',))),
         ]))
@@ -102,6 +106,9 @@ val_dataloader = dict(
             dict(name='ade20k', tasks=['object', 'part', 'scene'],
                  dataset=dict(broden, index_file='broden_ade20k_pascal_val.json',
                               datasets=('ade20k',))),
+            dict(name='pascal', tasks=['object', 'part'],
+                 dataset=dict(broden, index_file='broden_ade20k_pascal_val.json',
+                              datasets=('pascal',))),
             dict(name='opensurfaces', tasks=['material'],
                  dataset=dict(broden, index_file='broden_os_val.json', datasets=('os',))),
         ]))
