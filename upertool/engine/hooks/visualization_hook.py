@@ -12,6 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.visualization import Visualizer
 
 from upertool.registry import HOOKS
+from upertool.structures import MultiTaskSegDataSample
 
 
 @HOOKS.register_module()
@@ -23,7 +24,7 @@ class SegVisualizationHook(Hook):
     `<work_dir>/<timestamp>/vis_data/vis_image/`; `tools/test.py --show-dir DIR` sets
     the visualizer's `save_dir` to DIR, giving `DIR/vis_data/vis_image/` (mmsegmentation's
     behaviour). Files are named `<prefix>_<image file name>_<step>.png`. A
-    MultiTaskEncoderDecoder's samples are drawn with `draw_multi_task` (objects, parts and
+    MultiTaskEncoderDecoder's samples (MultiTaskSegDataSample) are drawn with `draw_multi_task` (objects, parts and
     materials side by side under the scene label; images under 256 px upscaled).
 
     Args:
@@ -76,7 +77,7 @@ class SegVisualizationHook(Hook):
         img_path = data_sample.img_path
         name = f'{name}_{osp.basename(img_path)}'
         visualizer, image = self._visualizer(runner), self._read_rgb(img_path)
-        if _is_multi_task(runner.model):
+        if isinstance(data_sample, MultiTaskSegDataSample):
             self._draw_multi_task(visualizer, name, image, data_sample, step)
             return
         visualizer.add_datasample(name, image, data_sample=data_sample, show=self.show,
@@ -121,10 +122,3 @@ class SegVisualizationHook(Hook):
         for data_sample in outputs:
             self._test_index += 1
             self._draw(runner, 'test', data_sample, self._test_index)
-
-
-def _is_multi_task(model: Any) -> bool:
-    """Whether the (possibly DDP-wrapped) model is a MultiTaskEncoderDecoder."""
-    from upertool.models.segmentors.multi_task import MultiTaskEncoderDecoder
-
-    return isinstance(getattr(model, 'module', model), MultiTaskEncoderDecoder)
