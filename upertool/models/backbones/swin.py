@@ -306,7 +306,8 @@ class SwinTransformer(BaseModule):
         self.patch_size = patch_size
         self.window_size = window_size
 
-        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size, strides[0], 'corner',
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, kernel_size=patch_size,
+                                      stride=strides[0], padding='corner',
                                       norm_cfg=norm_cfg if patch_norm else None)
         if use_abs_pos_embed:
             grid = (self.pretrain_img_size[0] // patch_size) * (

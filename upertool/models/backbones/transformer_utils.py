@@ -1,8 +1,8 @@
 """Blocks shared by the transformer backbones (Swin, ViT), with mmsegmentation 1.x's key names.
 
-`DropPath`, `FFN` (`layers.0.0` / `layers.1` as mmcv's), `PatchEmbed` (`projection`, `norm`),
-`PatchMerging` (`norm`, `reduction`), corner/same padding as mmseg's `AdaptivePadding`, argument
-checks, and the checkpoint helpers the backbones' `init_weights` use.
+`DropPath`, `FFN` (`layers.0.0` / `layers.1` as mmcv's), `PatchMerging` (`norm`, `reduction`),
+argument checks, and the checkpoint helpers the backbones' `init_weights` use. `PatchEmbed` and
+`AdaptivePadding` are mmseg's, from `upertool.models.utils.embed` (re-exported here).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from upertool.models.utils.arg_checks import (  # noqa: F401  (shared; re-export
     resolve_pretrained,
     to_2tuple,
 )
+from upertool.models.utils.embed import AdaptivePadding, PatchEmbed  # noqa: F401  (re-export)
 
 
 def check_rate(name: str, value: float) -> float:
@@ -103,64 +104,6 @@ class FFN(nn.Module):
         return (x if identity is None else identity) + self.drop_path(self.layers(x))
 
 
-def adaptive_pad(x: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
-                 mode: str = 'corner') -> torch.Tensor:
-    """Pad (B, C, H, W) so a kernel/stride window covers every pixel: ceil(H / stride) outputs.
-
-    'corner' pads bottom/right only, 'same' splits the padding, as mmseg's AdaptivePadding.
-    """
-    pads = []
-    for size, k, s in zip(x.shape[-2:], kernel_size, stride, strict=True):
-        pads.append(max((math.ceil(size / s) - 1) * s + k - size, 0))
-    pad_h, pad_w = pads
-    if pad_h == 0 and pad_w == 0:
-        return x
-    if mode == 'corner':
-        return F.pad(x, [0, pad_w, 0, pad_h])
-    return F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
-
-
-def _check_padding(padding: str | int) -> None:
-    if isinstance(padding, str):
-        if padding not in ('corner', 'same'):
-            raise ValueError(f"padding must be 'corner', 'same' or an int, got {padding!r}")
-    elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be 'corner', 'same' or an int >= 0, got {padding!r}")
-
-
-class PatchEmbed(nn.Module):
-    """Image to tokens by a strided conv (`projection`), optional `norm` on the tokens.
-
-    With a string `padding` the input is padded first ('corner': bottom/right) so that sizes
-    that are not multiples of the stride keep their border pixels.
-
-    Shapes: (B, in_channels, H, W) -> ((B, h*w, embed_dims), (h, w)), h = ceil(H / stride)
-    for string padding.
-    """
-
-    def __init__(self, in_channels: int, embed_dims: int, kernel_size: int, stride: int,
-                 padding: str | int = 'corner', bias: bool = True,
-                 norm_cfg: dict | None = None) -> None:
-        super().__init__()
-        _check_padding(padding)
-        self.kernel_size = to_2tuple(kernel_size, 'patch kernel_size')
-        self.stride = to_2tuple(stride, 'patch stride')
-        self.adaptive_padding = padding if isinstance(padding, str) else None
-        self.projection = nn.Conv2d(in_channels, embed_dims, self.kernel_size, self.stride,
-                                    padding=0 if isinstance(padding, str) else padding, bias=bias)
-        self.norm = build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg is not None else None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        if self.adaptive_padding is not None:
-            x = adaptive_pad(x, self.kernel_size, self.stride, self.adaptive_padding)
-        x = self.projection(x)
-        hw_shape = (x.shape[2], x.shape[3])
-        x = x.flatten(2).transpose(1, 2)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x, hw_shape
-
-
 class PatchMerging(nn.Module):
     """Group k x k neighbours (nn.Unfold order: channel-major), `norm`, then linear `reduction`.
 
@@ -178,6 +121,7 @@ class PatchMerging(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.norm = build_norm_layer(norm_cfg, sample_dim)[1] if norm_cfg is not None else None
         self.reduction = nn.Linear(sample_dim, out_channels, bias=bias)
+        self.adap_padding = AdaptivePadding(self.kernel_size, self.stride, padding='corner')
 
     def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]
                 ) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -186,7 +130,7 @@ class PatchMerging(nn.Module):
         if length != h * w:
             raise ValueError(f'PatchMerging: {length} tokens do not make a {h}x{w} map')
         x = x.transpose(1, 2).reshape(b, c, h, w)
-        x = adaptive_pad(x, self.kernel_size, self.stride, 'corner')
+        x = self.adap_padding(x)
         out_hw = ((x.shape[2] - self.kernel_size[0]) // self.stride[0] + 1,
                   (x.shape[3] - self.kernel_size[1]) // self.stride[1] + 1)
         # Unfold's (C, kh, kw) feature order is what mmseg's checkpoints were trained with.

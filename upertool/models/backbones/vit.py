@@ -179,7 +179,8 @@ class VisionTransformer(BaseModule):
         self.final_norm = final_norm
         self.frozen_exclude = list(frozen_exclude)
 
-        self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size, patch_size, patch_pad,
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, kernel_size=patch_size,
+                                      stride=patch_size, padding=patch_pad,
                                       bias=patch_bias, norm_cfg=norm_cfg if patch_norm else None)
         self.pos_grid = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))

@@ -75,6 +75,9 @@ class PatchEmbed(BaseModule):
         dilation = to_2tuple(dilation, 'dilation')
         self.adap_padding = None
         if isinstance(padding, str):
+            if padding not in ('corner', 'same'):
+                raise ValueError(f"PatchEmbed: padding must be 'corner', 'same' or an int, got "
+                                 f'{padding!r}')
             self.adap_padding = AdaptivePadding(kernel, stride, dilation, padding)
             padding = 0
         pad = to_2tuple(padding, 'padding', minimum=0)
