@@ -73,6 +73,10 @@ def main(out_dir):
                     built_norm=built_norm,
                     norm=type(runner.model.module.conv.bn).__name__),
                os.path.join(out_dir, f'rank{runner.rank}.pt'))
+    # Shut gloo down before the interpreter does: a rank that exits with the process group
+    # alive can abort in gloo's thread teardown ("terminate called without an active exception").
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

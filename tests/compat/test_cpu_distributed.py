@@ -9,7 +9,7 @@ import torch
 from mmengine.model.wrappers.distributed import MMDistributedDataParallel
 from torch import nn
 
-from upertool.compat import install_stack_fixes
+from upertool.compat import install_runner_fixes, install_stack_fixes
 
 WORKER = Path(__file__).with_name('cpu_ddp_worker.py')
 
@@ -40,6 +40,7 @@ def test_two_cpu_ranks_train_with_averaged_gradients(tmp_path):
 
 def test_ddp_wrapper_keeps_device_ids_off_cpu_modules_only(monkeypatch):
     install_stack_fixes()
+    install_runner_fixes()  # the DDP wrapper's fix comes with the Runner's (run alone: not yet)
     seen = {}
 
     def fake_ddp_init(self, *args, **kwargs):  # what the patch forwards to torch's DDP
