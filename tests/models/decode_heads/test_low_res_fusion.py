@@ -106,10 +106,12 @@ def test_head_fast_and_plain_give_the_same_logits_and_labels():
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5, msg=name)
 
 
-def test_inference_runs_output_channels_in_chunks_with_the_same_result():
-    levels = random_levels([(12, 10), (6, 5), (3, 3)], channels=[4, 4, 4], batch=1)
-    weight = torch.randn(300, 12, 3, 3, dtype=torch.float64)  # 3 chunks of <= 128 channels
+def test_inference_adds_band_by_band_in_place_with_the_same_result():
+    # 70 x 90 output: three bands of rows and of columns, the last ones partial
+    levels = random_levels([(70, 90), (35, 45), (9, 12)], channels=[4, 4, 4], batch=2)
+    weight = torch.randn(300, 12, 3, 3, dtype=torch.float64)
     with torch.no_grad():
-        chunked = conv3x3_over_upsampled_levels(levels, weight, False)
-    torch.testing.assert_close(chunked, plain_form(levels, weight, False),
+        fast = conv3x3_over_upsampled_levels(levels, weight, False)
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast, plain_form(levels, weight, False),
                                rtol=1e-10, atol=1e-10)

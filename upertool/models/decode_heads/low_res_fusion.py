@@ -9,11 +9,16 @@ resolution (4x, 16x, 64x fewer pixels), and only then resized and shifted:
 
     conv3x3(up(x)) = sum_{ky,kx} shift_{ky,kx}(up(W_{ky,kx} x))
 
-Bilinear resizing is separable, and a resize followed by a shift is one matrix per axis,
-so after the 1x1 mixing each level costs two matrix products: along the width with the
-three horizontal taps stacked (`(.., 3w) @ (3w, W)`), then along the height with the three
-vertical taps stacked (`(H, 3h) @ (.., 3h, W)`). The result equals the plain form up to
-fp32 rounding, with the same parameters, so every checkpoint works unchanged.
+Bilinear resizing is separable, and a resize followed by a shift is one banded matrix per
+axis, so after the 1x1 mixing each level costs two products with those matrices. Everything
+runs in channels-last order, where each step reads the previous one's output as a plain
+matrix: the mixing is three 1x1 convolutions, one per vertical tap `ky`, each giving
+`(h, w, kx, c)` maps; the height pass multiplies `(H, h)` into `(h, w * 3 * C_out)`; the width
+pass multiplies `(W, 3w)` (columns ordered `(x, kx)`, so it also sums the three horizontal
+taps) into each output row's `(3w, C_out)`. Both products go band by band over the output,
+contracting only over the source rows and columns a band reads (bilinear weights are zero
+elsewhere), and the width pass adds straight into the output. The result equals the plain
+form up to fp32 rounding, with the same parameters, so every checkpoint works unchanged.
 """
 from __future__ import annotations
 
@@ -26,47 +31,101 @@ from torch import Tensor
 
 from upertool.models.utils.resize import bilinear_resize_matrix
 
-_INFERENCE_CHUNK = 128  # output channels per pass of a coarse level without autograd
+_BAND = 16  # output rows (height pass) or columns (width pass) per product
 
 
 @lru_cache(maxsize=64)
 def _shifted_resize_matrix(src: int, dst: int, align_corners: bool,
                            dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(3 * src, dst): rows k*src .. (k+1)*src-1 map a 1-d signal of length `src` to its
-    bilinear resize to `dst` shifted for 3x3 tap k (output x reads x + k - 1, zero outside).
-    """
+    """(3, src, dst): [k] maps a 1-d signal of length `src` to its bilinear resize to `dst`
+    shifted for 3x3 tap k (output x reads x + k - 1, zero outside)."""
     with torch.inference_mode(False), torch.no_grad():
         padded = F.pad(bilinear_resize_matrix(src, dst, align_corners), (1, 1))
         taps = [padded[:, k:k + dst] for k in range(3)]  # column X + k is X + k - 1
-        return torch.cat(taps, dim=0).to(dtype=dtype, device=device)
+        return torch.stack(taps).to(dtype=dtype, device=device)
 
 
-def _coarse_level_share(x: Tensor, weight: Tensor, size: tuple[int, int],
-                        align_corners: bool) -> Tensor:
-    """conv3x3(weight, bilinear_resize(x, size), padding=1) without the full-size resize.
+@lru_cache(maxsize=64)
+def _bands(src: int, dst: int, align_corners: bool) -> tuple[tuple[int, int, int, int], ...]:
+    """For each band of `_BAND` output positions of the shifted resizes `src` -> `dst`: its
+    (first, last) output position and the (first, last) source positions any tap reads."""
+    with torch.inference_mode(False), torch.no_grad():
+        taps = _shifted_resize_matrix(src, dst, align_corners, torch.float64,
+                                      torch.device('cpu'))
+        reads = taps.abs().sum(0).t()  # (dst, src)
+    out = []
+    for start in range(0, dst, _BAND):
+        stop = min(start + _BAND, dst)
+        used = reads[start:stop].sum(0).nonzero()
+        first, last = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
+        out.append((start, stop, first, last))
+    return tuple(out)
+
+
+def _height_matrices(src: int, dst: int, align_corners: bool, dtype: torch.dtype,
+                     device: torch.device) -> Tensor:
+    """(3, dst, src): [ky] resizes a column to `dst` and shifts it for vertical tap ky."""
+    return _shifted_resize_matrix(src, dst, align_corners, dtype, device).transpose(1, 2)
+
+
+@lru_cache(maxsize=64)
+def _width_matrix(src: int, dst: int, align_corners: bool, dtype: torch.dtype,
+                  device: torch.device) -> Tensor:
+    """(dst, 3 * src): column 3x + kx resizes a row to `dst` and shifts it for tap kx."""
+    taps = _shifted_resize_matrix(src, dst, align_corners, dtype, device)  # (3, src, dst)
+    with torch.inference_mode(False), torch.no_grad():
+        return taps.permute(2, 1, 0).reshape(dst, 3 * src).contiguous()
+
+
+def _add_coarse_level(out: Tensor, x: Tensor, weight: Tensor, align_corners: bool) -> Tensor:
+    """out + conv3x3(weight, bilinear_resize(x, out's size), padding=1), without the
+    full-size resize.
 
     Args:
+        out: (B, C_out, H, W) channels-last; added to in place when autograd is off.
         x: (B, C_in, h, w) a coarse level.
         weight: (C_out, C_in, 3, 3) this level's slice of the convolution weight.
-        size: (H, W) the finest level's size.
 
     Returns:
-        (B, C_out, H, W).
+        (B, C_out, H, W) channels-last.
     """
     batch, _, h, w = x.shape
-    height, width = size
-    c_out = weight.shape[0]
-    # 1x1 mixing for all nine taps at the coarse resolution; channel order (ky, kx, c_out)
-    mixing = weight.permute(2, 3, 0, 1).reshape(9 * c_out, -1, 1, 1)
-    taps = F.conv2d(x, mixing).reshape(batch, 3, 3, c_out, h, w)
-    # width: stack the three horizontal taps along the last axis, one product with the
-    # stacked shifted-resize matrices sums them: (B, ky, C, h, 3w) @ (3w, W)
-    along_w = taps.permute(0, 1, 3, 4, 2, 5).reshape(batch, 3, c_out, h, 3 * w)
-    rows = along_w @ _shifted_resize_matrix(w, width, align_corners, x.dtype, x.device)
-    # height: the same with the vertical taps: (H, 3h) @ (B, C, 3h, W)
-    rows = rows.permute(0, 2, 1, 3, 4).reshape(batch, c_out, 3 * h, width)
-    cols = _shifted_resize_matrix(h, height, align_corners, x.dtype, x.device).t()
-    return cols @ rows
+    _, c_out, height, width = out.shape
+    x = x.contiguous(memory_format=torch.channels_last)
+    rows = _height_matrices(h, height, align_corners, x.dtype, x.device)  # (3, H, h)
+    cols = _width_matrix(w, width, align_corners, x.dtype, x.device)  # (W, 3w)
+    # mixing: per vertical tap, a 1x1 conv to channels (kx, c) -> memory (B, h, w, 3, C)
+    taps = weight.permute(2, 3, 0, 1).reshape(3, 3 * c_out, -1, 1, 1)  # (ky, (kx, c), C_in)
+    mixed = [F.conv2d(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
+             for ky in range(3)]
+    # height: (H, h) @ (h, w * 3 * C) per tap, summed over the taps -> (B, H, w, 3, C)
+    along_h = mixed[0].new_empty(batch, height, w * 3 * c_out)
+    for y0, y1, s0, s1 in _bands(h, height, align_corners):
+        if torch.is_grad_enabled():
+            along_h[:, y0:y1] = sum(rows[ky, y0:y1, s0:s1] @ mixed[ky][:, s0:s1]
+                                    for ky in range(3))
+            continue
+        for b in range(batch):  # products written and summed in place
+            band = along_h[b, y0:y1]
+            torch.mm(rows[0, y0:y1, s0:s1], mixed[0][b, s0:s1], out=band)
+            band.addmm_(rows[1, y0:y1, s0:s1], mixed[1][b, s0:s1])
+            band.addmm_(rows[2, y0:y1, s0:s1], mixed[2][b, s0:s1])
+    del mixed
+    # width: (W, 3w) @ (3w, C) per output row; the (x, kx) order sums the horizontal taps
+    along_h = along_h.view(batch * height, 3 * w, c_out)
+    target = out.permute(0, 2, 3, 1).view(batch * height, width, c_out)
+    pieces = []
+    for x0, x1, s0, s1 in _bands(w, width, align_corners):
+        # source columns s0..s1 are entries 3 * s0 .. 3 * s1 in the (x, kx) order
+        piece = cols[x0:x1, 3 * s0:3 * s1] @ along_h[:, 3 * s0:3 * s1]
+        if torch.is_grad_enabled():
+            pieces.append(piece)
+        else:
+            target[:, x0:x1] += piece
+    if pieces:
+        target = target + torch.cat(pieces, dim=1)
+        return target.view(batch, height, width, c_out).permute(0, 3, 1, 2)
+    return out
 
 
 def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
@@ -78,20 +137,18 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
             resized to the finest one's size in the plain form.
         weight: (C_out, sum C_i, 3, 3).
         align_corners: the resize's `align_corners`.
+
+    Returns:
+        (B, C_out, H, W) in channels-last memory order.
     """
     size = tuple(levels[0].shape[2:])
     splits = torch.split(weight, [level.shape[1] for level in levels], dim=1)
-    out = F.conv2d(levels[0], splits[0], padding=1)
+    finest = levels[0].contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(finest, splits[0], padding=1).contiguous(memory_format=torch.channels_last)
     for level, level_weight in zip(levels[1:], splits[1:], strict=True):
         if tuple(level.shape[2:]) == size:
             out = out + F.conv2d(level, level_weight, padding=1)
-        elif torch.is_grad_enabled():
-            out = out + _coarse_level_share(level, level_weight, size, align_corners)
+            out = out.contiguous(memory_format=torch.channels_last)
         else:
-            # inference: a slice of output channels at a time, added in place, so the
-            # 9-tap temporaries stay small (R-50 at 512 px: 19 instead of 75 MB)
-            for start in range(0, level_weight.shape[0], _INFERENCE_CHUNK):
-                chunk = level_weight[start:start + _INFERENCE_CHUNK]
-                out[:, start:start + len(chunk)] += _coarse_level_share(
-                    level, chunk, size, align_corners)
+            out = _add_coarse_level(out, level, level_weight, align_corners)
     return out
