@@ -1,4 +1,4 @@
-"""EncoderDecoder(channels_last=True): same results as the default layout, layout kept."""
+"""EncoderDecoder keeps channels-last layout by default: same results as NCHW (channels_last=False)."""
 import torch
 
 from upertool.registry import MODELS
@@ -18,20 +18,20 @@ def tiny_upernet(**kwargs):
 
 
 def test_channels_last_model_matches_default_layout():
-    default, last = tiny_upernet(), tiny_upernet(channels_last=True)
-    last.load_state_dict(default.state_dict())
+    nchw, last = tiny_upernet(channels_last=False), tiny_upernet()
+    last.load_state_dict(nchw.state_dict())
     conv = last.backbone.stem[0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
-    assert not default.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not nchw.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     images = torch.randn(2, 3, 40, 56)
-    default.eval(), last.eval()
+    nchw.eval(), last.eval()
     with torch.no_grad():
-        torch.testing.assert_close(last(images, mode='tensor'), default(images, mode='tensor'),
+        torch.testing.assert_close(last(images, mode='tensor'), nchw(images, mode='tensor'),
                                    rtol=1e-4, atol=1e-4)
     # one training step each from the same weights: same loss, same gradients
-    default.train(), last.train()
-    for model in (default, last):
+    nchw.train(), last.train()
+    for model in (nchw, last):
         model.zero_grad()
         model(images, mode='tensor').square().mean().backward()
-    for (name, p), q in zip(last.named_parameters(), default.parameters(), strict=True):
+    for (name, p), q in zip(last.named_parameters(), nchw.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5, msg=name)

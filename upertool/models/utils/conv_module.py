@@ -87,6 +87,11 @@ class ConvModule(nn.Module):
         the convolution another way, e.g. UPerHead's low-resolution fusion)."""
         if self.norm_name is not None:
             x = getattr(self, self.norm_name)(x)
+            if type(self.activate) is nn.ReLU:
+                # the norm's output is a fresh tensor nothing else holds (and no norm's
+                # backward reads its output), so ReLU can overwrite it whatever `inplace`
+                # says: one 33 MB pass fewer per 512x128x128 map of R-50 UPerNet's head
+                return torch.relu_(x)
         if self.activate is not None:
             x = self.activate(x)
         return x
