@@ -13,8 +13,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision: fp16 on CUDA, bf16 autocast on CPUs with bf16')
+    parser.add_argument('--amp', nargs='?', const='on', choices=('on', 'auto'),
+                        help='mixed precision: fp16 on CUDA, bf16 autocast on CPUs with native '
+                             'bf16; --amp stops on other CPUs, --amp auto trains them in fp32')
     parser.add_argument('--on-nonfinite', choices=['stop', 'skip'],
                         help='a NaN/inf loss or gradient stops training (the default) or skips '
                              'that step (counted and logged); no such step is ever applied')
@@ -28,7 +29,7 @@ def main() -> None:
     with clear_errors():
         cfg = load_config(args.config, args)
         if args.amp:
-            enable_amp(cfg)
+            enable_amp(cfg, args.amp)
         cfg.resume = args.resume
         apply_analysis_args(cfg, args)
         prepare_training(cfg, nonfinite_policy=args.on_nonfinite)

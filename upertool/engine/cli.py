@@ -47,25 +47,36 @@ def load_config(config: str, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config, mode: str = 'on') -> str:
     """Switch the optimizer wrapper to mixed precision for the device at hand.
 
     CUDA: mmengine's AmpOptimWrapper (fp16, dynamic loss scale). CPU: bf16 autocast where
-    the CPU has native bf16; elsewhere bf16 would be emulated and slower than fp32, so stop.
+    the CPU has native bf16 (AVX512-BF16 / AMX). Elsewhere bf16 would be emulated and slower
+    than fp32: mode 'on' (`--amp`) stops there, mode 'auto' (`--amp auto`) trains in fp32.
+
+    Returns:
+        The precision training will use: 'fp16', 'bf16' or 'fp32'.
     """
+    if mode not in ('on', 'auto'):
+        raise ValueError(f"enable_amp: mode must be 'on' or 'auto', got {mode!r}")
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'BF16AutocastOptimWrapper'):
         raise SystemExit(f'--amp works with OptimWrapper; this config uses {wrapper}.')
     if torch.cuda.is_available():
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    elif cpu_supports_bf16():
+        return 'fp16'
+    if cpu_supports_bf16():
         cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
         cfg.optim_wrapper.pop('loss_scale', None)
-    else:
-        raise SystemExit(
-            '--amp: no CUDA device, and this CPU has no native bf16 (AVX512-BF16/AMX), where '
-            'bf16 autocast would run slower than fp32. Train without --amp.')
+        return 'bf16'
+    if mode == 'auto':
+        print('--amp auto: this CPU has no native bf16 (AVX512-BF16/AMX); training in fp32.')
+        return 'fp32'
+    raise SystemExit(
+        '--amp: no CUDA device, and this CPU has no native bf16 (AVX512-BF16/AMX), where '
+        'bf16 autocast would run slower than fp32. Train without --amp, or with --amp auto '
+        '(mixed precision only where it pays).')
 
 
 def close_distributed() -> None:

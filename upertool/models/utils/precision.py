@@ -16,11 +16,19 @@ _warned: set[tuple[str, str]] = set()
 
 
 def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX)."""
+    """True where the CPU has native bf16 instructions (AVX512-BF16 or AMX).
+
+    oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) also says yes on
+    AVX-512 CPUs without them, where bf16 is emulated and slower than fp32.
+    """
+    cpu = getattr(torch, 'cpu', None)
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes, or not x86
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
 
 
 def _fall_back(precision: str, device_type: str, why: str) -> contextlib.AbstractContextManager:
