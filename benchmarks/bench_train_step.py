@@ -2,14 +2,18 @@
 
     python benchmarks/bench_train_step.py upernet_r50 --size 512 --batch 2
     python benchmarks/bench_train_step.py quickstart --size 96 --batch 8 --channels-last
+    python benchmarks/bench_train_step.py quickstart --size 96 --batch 8 --precision bf16
 
 Random weights and labels, the config's losses (auxiliary heads included), SGD(0.01, 0.9)
-unless --adamw. Seconds per step, GFLOP/s (flop_counter over forward + backward) and the
-effective figure for the plain-form work, as bench_inference.py.
+unless --adamw; `--precision bf16` runs the forward pass under CPU bf16 autocast with fp32
+master weights, as `tools/train.py --amp` (BF16AutocastOptimWrapper) does. Seconds per step,
+GFLOP/s (flop_counter over forward + backward) and the effective figure for the plain-form
+work, as bench_inference.py.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 import torch
 from common import (
@@ -39,6 +43,9 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--adamw', action='store_true', help='fused AdamW instead of SGD')
     parser.add_argument('--no-peak', action='store_true', help='skip measuring the peak')
+    parser.add_argument('--no-flops', action='store_true', help='skip counting FLOPs')
+    parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
+                        help='bf16: forward under bf16 autocast (tools/train.py --amp on CPU)')
     args = parser.parse_args()
 
     model = build_model(args).train()
@@ -46,17 +53,23 @@ def main() -> None:
     labels = torch.randint(0, model.num_classes, (args.batch, args.size, args.size))
     samples = samples_for(labels)
 
+    def autocast():
+        if args.precision == 'bf16':
+            return torch.autocast(device_type=images.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def step_of(net, optimizer=None):
         def step():
-            loss, _ = net.parse_losses(net(images, samples, mode='loss'))
+            with autocast():
+                loss, _ = net.parse_losses(net(images, samples, mode='loss'))
             loss.backward()
             if optimizer is not None:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
         return step
 
-    flops = count_flops(step_of(model))
-    plain_flops = plain_form_flops(model, step_of(model))
+    flops = float('nan') if args.no_flops else count_flops(step_of(model))
+    plain_flops = flops if args.no_flops else plain_form_flops(model, step_of(model))
     model.zero_grad(set_to_none=True)
     if args.adamw:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -67,7 +80,7 @@ def main() -> None:
     peak = None if args.no_peak else machine_peak_gflops()
     title = (f'{args.model} train step, batch {args.batch} at {args.size}x{args.size}'
              + (' plain' if args.plain else '') + (' channels-last' if model.channels_last else '')
-             + (' compiled' if args.compile else '')
+             + (' compiled' if args.compile else '') + f' {args.precision}'
              + f', {"AdamW" if args.adamw else "SGD"}, {torch.get_num_threads()} threads')
     report(title, seconds, flops, plain_flops, 'step', peak, peak_memory_mib(images.device))
 

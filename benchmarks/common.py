@@ -124,7 +124,9 @@ def report(title: str, seconds: tuple[float, float], flops: float, plain_flops: 
     if peak is not None:
         peak_gflops, detail = peak
         effective = plain_flops / median / 1e9
-        print(f'  machine peak {peak_gflops:.0f} GFLOP/s ({detail}); plain-form work '
+        achieved = flops / median / 1e9
+        print(f'  machine peak {peak_gflops:.0f} GFLOP/s ({detail}); the FLOPs done run at '
+              f'{100 * achieved / peak_gflops:.0f}% of peak; plain-form work '
               f'{plain_flops / 1e9:.1f} GFLOP -> effective {effective:.1f} GFLOP/s = '
               f'{100 * effective / peak_gflops:.0f}% of peak')
     print(f'  peak memory {memory_mib:.0f} MiB')

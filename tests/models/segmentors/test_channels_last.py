@@ -1,4 +1,4 @@
-"""EncoderDecoder keeps channels-last layout by default: same results as NCHW (channels_last=False)."""
+"""EncoderDecoder is channels-last by default: same results as NCHW (channels_last=False)."""
 import torch
 
 from upertool.registry import MODELS
