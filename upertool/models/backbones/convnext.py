@@ -19,6 +19,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from upertool.models.utils import build_activation_layer
+from upertool.models.utils.pointwise_linear import PointwiseLinear
 from upertool.registry import MODELS
 
 from . import convnext_weights
@@ -105,12 +106,12 @@ class ConvNeXtBlock(nn.Module):
         self.norm = build_ln2d(norm_cfg, in_channels)
         mid = int(mlp_ratio * in_channels)
         if linear_pw_conv:
-            self.pointwise_conv1 = nn.Linear(in_channels, mid)
+            self.pointwise_conv1 = PointwiseLinear(in_channels, mid)
         else:
             self.pointwise_conv1 = nn.Conv2d(in_channels, mid, 1)
         self.act = build_activation_layer(act_cfg)
         if linear_pw_conv:
-            self.pointwise_conv2 = nn.Linear(mid, in_channels)
+            self.pointwise_conv2 = PointwiseLinear(mid, in_channels)
         else:
             self.pointwise_conv2 = nn.Conv2d(mid, in_channels, 1)
         self.grn = GRN(mid) if use_grn else None

@@ -18,6 +18,7 @@ from torch import nn
 
 from upertool.models.utils import build_norm_layer
 from upertool.models.utils.arg_checks import resolve_stage_strides
+from upertool.models.utils.pointwise_linear import PointwiseLinear
 from upertool.registry import MODELS
 
 from . import swin_weights
@@ -100,9 +101,9 @@ class WindowMSA(nn.Module):
             torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
         # A persistent buffer, as in mmseg, so its checkpoints' key sets match exactly.
         self.register_buffer('relative_position_index', relative_position_index(wh, ww))
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.qkv = PointwiseLinear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.attn_drop = attn_drop_rate
-        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj = PointwiseLinear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop_rate)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -21,6 +21,7 @@ from upertool.models.utils.arg_checks import (  # noqa: F401  (shared; re-export
     to_2tuple,
 )
 from upertool.models.utils.embed import AdaptivePadding, PatchEmbed  # noqa: F401  (re-export)
+from upertool.models.utils.pointwise_linear import PointwiseLinear
 
 
 def check_rate(name: str, value: float) -> float:
@@ -93,10 +94,10 @@ class FFN(nn.Module):
         layers: list[nn.Module] = []
         in_channels = embed_dims
         for _ in range(num_fcs - 1):
-            layers.append(nn.Sequential(nn.Linear(in_channels, feedforward_channels),
+            layers.append(nn.Sequential(PointwiseLinear(in_channels, feedforward_channels),
                                         build_activation_layer(act_cfg), nn.Dropout(ffn_drop)))
             in_channels = feedforward_channels
-        layers += [nn.Linear(feedforward_channels, embed_dims), nn.Dropout(ffn_drop)]
+        layers += [PointwiseLinear(feedforward_channels, embed_dims), nn.Dropout(ffn_drop)]
         self.layers = nn.Sequential(*layers)
         self.drop_path = DropPath(drop_path_rate)
 
@@ -120,7 +121,7 @@ class PatchMerging(nn.Module):
         sample_dim = self.kernel_size[0] * self.kernel_size[1] * in_channels
         self.in_channels, self.out_channels = in_channels, out_channels
         self.norm = build_norm_layer(norm_cfg, sample_dim)[1] if norm_cfg is not None else None
-        self.reduction = nn.Linear(sample_dim, out_channels, bias=bias)
+        self.reduction = PointwiseLinear(sample_dim, out_channels, bias=bias)
         self.adap_padding = AdaptivePadding(self.kernel_size, self.stride, padding='corner')
 
     def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]
