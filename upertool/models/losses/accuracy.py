@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from upertool.models.utils.resize import channel_argmax
+
 
 def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: int | tuple[int, ...] = 1,
              thresh: float | None = None, ignore_index: int | None = None
@@ -34,7 +36,12 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: int | tuple[int, ..
                          f'{tuple(target.shape)} of shape (N, ...)')
     if maxk > pred.size(1):
         raise ValueError(f'accuracy: maxk {maxk} exceeds pred dimension {pred.size(1)}')
-    pred_value, pred_label = pred.topk(maxk, dim=1)
+    with torch.no_grad():  # a metric: no graph through the full-size logits
+        if maxk == 1:  # the top class: a vectorised max and arg-max (topk walks per pixel)
+            pred_value = pred.amax(1, keepdim=True)
+            pred_label = channel_argmax(pred, 1).unsqueeze(1)
+        else:
+            pred_value, pred_label = pred.topk(maxk, dim=1)
     pred_label = pred_label.transpose(0, 1)  # (maxk, N, ...)
     correct = pred_label.eq(target.unsqueeze(0).expand_as(pred_label))
     if thresh is not None:
