@@ -84,7 +84,8 @@ def test_publish_model_strips_state_and_names_its_hash(tmp_path, capsys):
                     message_hub=dict(log_scalars={}), param_schedulers=[dict(last_step=3)],
                     meta=dict(iter=10, dataset_meta=dict(classes=list(tiny.CLASSES)))), ckpt)
     assert publish.main([str(ckpt), str(tmp_path / 'release' / 'tiny')]) == 0
-    files = sorted((tmp_path / 'release').iterdir())
+    # by suffix: the names differ by their hashes, which order them at random
+    files = sorted((tmp_path / 'release').iterdir(), key=lambda f: f.suffix)
     assert [f.suffix for f in files] == ['.pth', '.safetensors']
     for f in files:
         digest = hashlib.sha256(f.read_bytes()).hexdigest()
