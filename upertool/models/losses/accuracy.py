@@ -37,9 +37,9 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: int | tuple[int, ..
     if maxk > pred.size(1):
         raise ValueError(f'accuracy: maxk {maxk} exceeds pred dimension {pred.size(1)}')
     with torch.no_grad():  # a metric: no graph through the full-size logits
-        if maxk == 1:  # the top class: a vectorised max and arg-max (topk walks per pixel)
-            pred_value = pred.amax(1, keepdim=True)
+        if maxk == 1:  # the top class: a vectorised arg-max (topk walks per pixel)
             pred_label = channel_argmax(pred, 1).unsqueeze(1)
+            pred_value = pred.gather(1, pred_label)
         else:
             pred_value, pred_label = pred.topk(maxk, dim=1)
     pred_label = pred_label.transpose(0, 1)  # (maxk, N, ...)

@@ -52,8 +52,9 @@ def cross_entropy(pred: torch.Tensor, label: torch.Tensor, weight: torch.Tensor 
     """
     torch_ignore = -100 if ignore_index is None else ignore_index
     if pred.dim() == 4 and pred.stride(1) == 1 and pred.shape[1] > 1:
-        # channels-last logits: the softmax runs along contiguous classes, on (pixels, C),
-        # instead of with stride H * W (R-50 UPerNet at 512 px: ~1.5 s less per step)
+        # channels-last logits: the softmax runs along contiguous classes, on (pixels, C);
+        # F.cross_entropy on the 4-d tensor would first copy it to NCHW (R-50 UPerNet at
+        # 512 px: 2 x 315 MB per training step)
         batch, classes, height, width = pred.shape
         pixels = pred.permute(0, 2, 3, 1).reshape(-1, classes)
         loss = F.cross_entropy(pixels, label.reshape(-1), weight=class_weight,
