@@ -10,12 +10,14 @@ Same parameters and keys as nn.Linear (it is one), same results up to fp32 round
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
+@lru_cache(maxsize=256)
 def _grid(tokens: int) -> tuple[int, int] | None:
     """(a, b) with a * b == tokens and both >= 2, as square as possible; None if prime or < 4.
 
