@@ -53,14 +53,13 @@ def main() -> None:
     classes, ignore = model.num_classes, 255
     labels = {'fp32': [], 'bf16': []}
     matrices = {p: np.zeros((classes, classes), np.int64) for p in labels}
-    truths = []
-    for info in dataset.load_data_list():
-        truth = dataset.pipeline(dict(info))['data_samples'].gt_sem_seg.data[0].numpy()
-        truths.append(truth)
+    infos = dataset.load_data_list()
+    truths = [dataset.pipeline(dict(info))['data_samples'].gt_sem_seg.data[0].numpy()
+              for info in infos]
     for precision in labels:
         model.test_cfg['precision'] = precision
         with torch.inference_mode():
-            for info, truth in zip(dataset.load_data_list(), truths, strict=True):
+            for info, truth in zip(infos, truths, strict=True):
                 pred = inference_model(model, info['img_path']).pred_sem_seg.data[0].numpy()
                 labels[precision].append(pred)
                 matrices[precision] += confusion(pred, truth, classes, ignore)
