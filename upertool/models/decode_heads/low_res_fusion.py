@@ -56,9 +56,8 @@ def _bands(src: int, dst: int, align_corners: bool) -> tuple[tuple[int, int, int
     out = []
     for start in range(0, dst, _BAND):
         stop = min(start + _BAND, dst)
-        used = reads[start:stop].sum(0).nonzero()
-        first, last = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
-        out.append((start, stop, first, last))
+        used = reads[start:stop].sum(0).nonzero()  # never empty: the centre tap reads
+        out.append((start, stop, int(used.min()), int(used.max()) + 1))
     return tuple(out)
 
 
