@@ -1,4 +1,5 @@
-"""Every sped-up UPerNet (channels-last, low-resolution fpn_bottleneck, in-place ReLU) gives the
+"""Every sped-up UPerNet (channels-last, low-resolution fpn_bottleneck, in-place ReLU, BatchNorm
+folded into eval-time convolutions) gives the
 logits of the plain path (NCHW, upsample-concat-conv) on the same weights: within 1e-4, and
 the same label wherever the plain top-2 margin exceeds 1e-3."""
 from __future__ import annotations
@@ -7,12 +8,15 @@ import pytest
 import torch
 from torch import nn
 
+from upertool.models.utils.folded_conv import folded_conv_count
 from upertool.registry import MODELS
 
 BN = dict(type='BN', requires_grad=True)
 BACKBONES = {
     'resnet': (dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=8, norm_cfg=BN),
                [8, 16, 32, 64]),
+    'resnet50': (dict(type='ResNetV1c', depth=50, stem_channels=8, base_channels=4,
+                      norm_cfg=BN), [16, 32, 64, 128]),
     'convnext': (dict(type='ConvNeXt', arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 24, 32]),
                       out_indices=(0, 1, 2, 3), gap_before_final_norm=False, init_cfg=None),
                  [8, 16, 24, 32]),
@@ -54,6 +58,9 @@ def test_fast_path_logits_and_labels_equal_plain(kind: str) -> None:
     with torch.inference_mode():
         a, b = fast(images, mode='tensor'), plain(images, mode='tensor')
     assert a.shape == b.shape == (2, 9, 25, 33)
+    if kind.startswith('resnet'):  # every conv + BN ran folded in the fast model
+        convs = sum(isinstance(m, nn.Conv2d) for m in fast.modules())
+        assert folded_conv_count(fast) == convs - int(fast.with_auxiliary_head)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
     top2 = b.topk(2, dim=1).values
     confident = (top2[:, 0] - top2[:, 1]) > 1e-3

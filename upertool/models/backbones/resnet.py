@@ -19,6 +19,7 @@ from upertool.models.utils.arg_checks import (
     resolve_pretrained,
     resolve_stage_strides,
 )
+from upertool.models.utils.folded_conv import conv_norm_relu
 from upertool.registry import MODELS
 
 from . import resnet_weights
@@ -250,9 +251,10 @@ class ResNet(BaseModule):
             raise ValueError(f'{type(self).__name__} expects input (B, {self.in_channels}, H, W), '
                              f'got {tuple(x.shape)}')
         if self.deep_stem:
-            x = self.stem(x)
+            for i in range(0, len(self.stem), 3):  # (conv, norm, relu) x 3, folded at eval
+                x = conv_norm_relu(x, self.stem[i], self.stem[i + 1], self.stem[i + 2])
         else:
-            x = self.relu(self.norm1(self.conv1(x)))
+            x = conv_norm_relu(x, self.conv1, self.norm1, self.relu)
         x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):

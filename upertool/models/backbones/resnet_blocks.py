@@ -13,6 +13,7 @@ from mmengine.model import BaseModule, Sequential
 from torch import nn
 
 from upertool.models.utils import build_norm_layer
+from upertool.models.utils.folded_conv import conv_norm_relu
 
 _CONV_TYPES = ('Conv2d', 'Conv')
 
@@ -32,6 +33,16 @@ def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 
     """A bias-free conv: every ResNet conv is followed by a norm that has its own bias."""
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                      dilation=dilation, bias=False)
+
+
+def run_downsample(downsample: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A block's projection shortcut; its closing conv + norm run folded at eval time."""
+    if not isinstance(downsample, nn.Sequential) or len(downsample) < 2 \
+            or not isinstance(downsample[-2], nn.Conv2d):
+        return downsample(x)
+    for layer in downsample[:-2]:  # ResNetV1d's AvgPool
+        x = layer(x)
+    return conv_norm_relu(x, downsample[-2], downsample[-1], None)
 
 
 class BasicBlock(BaseModule):
@@ -73,17 +84,15 @@ class BasicBlock(BaseModule):
         return getattr(self, self.norm2_name)
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        out = self.norm2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return out + identity
+        # each conv -> norm (-> + identity) -> relu is one folded convolution at eval time
+        identity = x if self.downsample is None else run_downsample(self.downsample, x)
+        out = conv_norm_relu(x, self.conv1, self.norm1, self.relu)
+        return conv_norm_relu(out, self.conv2, self.norm2, self.relu, residual=identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
-        else:
-            out = self._inner_forward(x)
-        return self.relu(out)
+            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        return self._inner_forward(x)
 
 
 class Bottleneck(BaseModule):
@@ -139,18 +148,16 @@ class Bottleneck(BaseModule):
         return getattr(self, self.norm3_name)
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        out = self.relu(self.norm2(self.conv2(out)))
-        out = self.norm3(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return out + identity
+        # each conv -> norm (-> + identity) -> relu is one folded convolution at eval time
+        identity = x if self.downsample is None else run_downsample(self.downsample, x)
+        out = conv_norm_relu(x, self.conv1, self.norm1, self.relu)
+        out = conv_norm_relu(out, self.conv2, self.norm2, self.relu)
+        return conv_norm_relu(out, self.conv3, self.norm3, self.relu, residual=identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
-        else:
-            out = self._inner_forward(x)
-        return self.relu(out)
+            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        return self._inner_forward(x)
 
 
 def make_res_layer(block: type[BasicBlock | Bottleneck], inplanes: int, planes: int,

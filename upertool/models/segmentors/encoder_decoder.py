@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from upertool.models.utils import channel_argmax, resized_argmax
 from upertool.models.utils.arg_checks import BINARY_THRESHOLD
+from upertool.models.utils.folded_conv import release_folded_convs
 from upertool.models.utils.precision import autocast_context
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
@@ -111,6 +112,13 @@ class EncoderDecoder(BaseModel):
         if channels_last:
             # in place: later init_weights() and checkpoint loading keep the layout
             self.to(memory_format=torch.channels_last)
+
+    def train(self, mode: bool = True) -> EncoderDecoder:
+        """Switch mode; entering training frees the eval-time folded conv weights (a copy of
+        the conv weights, rebuilt on the next eval pass, see folded_conv.py)."""
+        if mode:
+            release_folded_convs(self)
+        return super().train(mode)
 
     @staticmethod
     def _with_pretrained(backbone: dict, pretrained: str) -> dict:

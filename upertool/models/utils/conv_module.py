@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .folded_conv import conv_norm_relu
 from .norm import build_activation_layer, build_norm_layer
 
 
@@ -84,6 +85,9 @@ class ConvModule(nn.Module):
         return getattr(self, self.norm_name) if self.norm_name else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activate is None or type(self.activate) is nn.ReLU:
+            # conv -> BN -> ReLU as one folded convolution at eval time (folded_conv.py)
+            return conv_norm_relu(x, self.conv, self.norm, self.activate)
         return self.norm_act(self.conv(x))
 
     def norm_act(self, x: torch.Tensor) -> torch.Tensor:

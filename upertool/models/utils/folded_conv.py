@@ -1,0 +1,188 @@
+"""Eval-time convolutions with BatchNorm folded in and ReLU (and a residual add) fused.
+
+In eval mode a BatchNorm is a fixed per-channel affine map, so conv -> BN -> ReLU is one
+convolution with rescaled weights, a bias and a ReLU. On a CPU, oneDNN runs that as one
+primitive (`mkldnn::_convolution_pointwise`, the op torch.compile's CPU backend emits),
+with the weight already in its blocked layout, so each layer costs one pass over its
+output instead of three (conv, BN, ReLU) plus a weight reorder per call. A ResNet block's
+last conv also takes the residual: relu(conv(x) + identity) in the same primitive.
+
+The folded weights live in a cache beside the module, never in it: the parameters and the
+state dict stay as trained, a changed weight or statistic (load_state_dict, an optimizer
+step) invalidates the entry, and `release_folded_convs` frees them (EncoderDecoder does on
+`train()`). The path is taken only where it is exact up to fp32 rounding: no autograd, fp32
+channels-last CPU input, no autocast, an eval-mode BatchNorm (or none), a zero-padded
+nn.Conv2d without hooks, no tracing (export, torch.compile). Everything else runs the
+modules as they are. `plain_eval_convs()` turns it
+off, to compare against.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+_enabled = True
+# conv module -> (key, weight for oneDNN, bias); weak, so a dropped model frees its entries
+_cache: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def plain_eval_convs() -> Iterator[None]:
+    """Run every convolution as its modules (conv, norm, act) inside this block."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+def release_folded_convs(model: nn.Module) -> None:
+    """Drop the cached folded weights of `model`'s convolutions (they are rebuilt on use)."""
+    for module in model.modules():
+        _cache.pop(module, None)
+
+
+def folded_conv_count(model: nn.Module) -> int:
+    """How many of `model`'s modules hold folded weights now (0 after `train()`)."""
+    return sum(module in _cache for module in model.modules())
+
+
+def _has_oneDNN() -> bool:
+    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
+
+
+_ONEDNN = _has_oneDNN()
+
+
+def can_fold(x: Tensor, conv: nn.Module, norm: nn.Module | None) -> bool:
+    """Whether `norm(conv(x))` may run as one folded oneDNN convolution here."""
+    return (_enabled and _ONEDNN and not torch.is_grad_enabled() and not _tracing()
+            and x.device.type == 'cpu' and x.dtype == torch.float32 and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and not torch.is_autocast_enabled('cpu')
+            and type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
+            and not isinstance(conv.padding, str)
+            and conv.weight.dtype == torch.float32 and conv.weight.device.type == 'cpu'
+            and not conv.weight.is_inference()  # no version counter to notice a change by
+            and (norm is None or _is_eval_batch_norm(norm, conv.out_channels))
+            and not _hooked(conv, norm))
+
+
+def _hooked(*modules: nn.Module | None) -> bool:
+    """Whether a forward hook would see these modules run (skipping them would hide it);
+    spectral norm, for one, computes the weight in a pre-hook."""
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        return True
+    return any(m is not None and (m._forward_hooks or m._forward_pre_hooks) for m in modules)
+
+
+def _tracing() -> bool:
+    """Export and compilation record the modules' own ops (ONNX has no oneDNN op; the
+    compilers fold BatchNorm themselves)."""
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
+
+
+def _is_eval_batch_norm(norm: nn.Module, channels: int) -> bool:
+    return (isinstance(norm, _BatchNorm) and not norm.training
+            and norm.running_mean is not None and norm.num_features == channels
+            and not norm.running_mean.is_inference())
+
+
+def _versions(*tensors: Tensor | None) -> tuple:
+    return tuple((t.data_ptr(), t._version) if t is not None else None for t in tensors)
+
+
+@torch.inference_mode(False)
+@torch.no_grad()
+def folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None) -> tuple[Tensor, Tensor]:
+    """(weight, bias) of the one convolution that equals `norm(conv(.))` in eval mode;
+    the weight is channels-last. Ordinary tensors even under inference_mode, so that what
+    is derived from them can be cached by their version."""
+    weight = conv.weight.detach()
+    bias = conv.bias.detach() if conv.bias is not None else None
+    if norm is None:
+        bias = torch.zeros(conv.out_channels) if bias is None else bias
+        return weight.contiguous(memory_format=torch.channels_last), bias
+    scale = norm.running_var.detach().add(norm.eps).rsqrt()
+    if norm.weight is not None:
+        scale = scale * norm.weight.detach()
+    shift = -norm.running_mean.detach() * scale
+    if bias is not None:
+        shift = shift + bias * scale
+    if norm.bias is not None:
+        shift = shift + norm.bias.detach()
+    weight = (weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
+    return weight, shift
+
+
+def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None
+                                  ) -> tuple[Tensor, Tensor]:
+    """`folded_weight_and_bias`, kept until a weight or statistic changes."""
+    key = ('plain', *_state_key(conv, norm))
+    entry = _cache.get(conv)
+    if entry is None or entry[0] != key:
+        entry = (key, *folded_weight_and_bias(conv, norm))
+        _cache[conv] = entry
+    return entry[1], entry[2]
+
+
+def _state_key(conv: nn.Conv2d, norm: nn.Module | None) -> tuple:
+    params = (conv.weight, conv.bias)
+    if norm is not None:
+        params += (norm.weight, norm.bias, norm.running_mean, norm.running_var)
+    return _versions(*params) + (norm.eps if norm is not None else None,)
+
+
+def _packed(conv: nn.Conv2d, norm: nn.Module | None, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The folded weight reordered for oneDNN's kernel for inputs shaped like `x`."""
+    key = ('packed', tuple(x.shape), *_state_key(conv, norm))
+    entry = _cache.get(conv)
+    if entry is None or entry[0] != key:
+        weight, bias = folded_weight_and_bias(conv, norm)
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            weight.contiguous().to_mkldnn(), list(conv.padding), list(conv.stride),
+            list(conv.dilation), conv.groups, list(x.shape))
+        entry = (key, packed, bias.contiguous())
+        _cache[conv] = entry
+    return entry[1], entry[2]
+
+
+def folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None, relu: bool,
+                residual: Tensor | None = None) -> Tensor:
+    """relu?(norm(conv(x)) [+ residual]) as one oneDNN convolution; check `can_fold` first.
+
+    Args:
+        x: (B, C_in, H, W) channels-last fp32.
+        residual: added before the ReLU (a residual block's identity), shaped as the output.
+    """
+    weight, bias = _packed(conv, norm, x)
+    args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+    if residual is None:
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, *args, 'relu' if relu else 'none', [], '')
+    residual = residual.contiguous(memory_format=torch.channels_last)
+    return torch.ops.mkldnn._convolution_pointwise.binary(
+        x, residual, weight, bias, *args, 'add', None, 'relu' if relu else None, [], '')
+
+
+def conv_norm_relu(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None,
+                   relu: nn.Module | None, residual: Tensor | None = None) -> Tensor:
+    """relu(norm(conv(x)) + residual), each part optional: folded where `can_fold`, else the
+    modules as they are. `relu` is an nn.ReLU (fused) or None."""
+    if (can_fold(x, conv, norm) and (relu is None or type(relu) is nn.ReLU)
+            and not _hooked(relu)):
+        return folded_conv(x, conv, norm, relu is not None, residual)
+    out = conv(x)
+    if norm is not None:
+        out = norm(out)
+    if residual is not None:
+        out = out + residual
+    return relu(out) if relu is not None else out
