@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from upertool.models.losses import accuracy
 from upertool.models.utils import resize
 from upertool.models.utils.arg_checks import BINARY_THRESHOLD
+from upertool.models.utils.folded_conv import conv_norm_relu
 from upertool.registry import MODELS, TASK_UTILS
 
 _INPUT_TRANSFORMS = (None, 'multiple_select', 'resize_concat')
@@ -233,7 +234,7 @@ class BaseDecodeHead(BaseModule, metaclass=ABCMeta):
         """Classify each pixel: (B, channels, h, w) -> (B, out_channels, h, w)."""
         if self.dropout is not None:
             feat = self.dropout(feat)
-        return self.conv_seg(feat)
+        return conv_norm_relu(feat, self.conv_seg, None, None)  # prepacked at eval
 
     # ------------------------------------------------------------------------- loss
     def loss(self, inputs: Sequence[Tensor], batch_data_samples: Sequence[Any],

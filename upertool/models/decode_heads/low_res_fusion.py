@@ -28,10 +28,13 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
 
 from upertool.models.utils.resize import bilinear_resize_matrix
 
 _BAND = 16  # output rows (height pass) or columns (width pass) per product
+# a fusion weight -> ((its version, level sizes), per-level tap weights); weak, so dropped weights go too
+_TAPS = WeakIdKeyDictionary()  # tensors compare by value, so keyed by identity
 
 
 @lru_cache(maxsize=64)
@@ -76,14 +79,32 @@ def _width_matrix(src: int, dst: int, align_corners: bool, dtype: torch.dtype,
         return taps.permute(2, 1, 0).reshape(dst, 3 * src).contiguous()
 
 
-def _add_coarse_level(out: Tensor, x: Tensor, weight: Tensor, align_corners: bool) -> Tensor:
+def _level_taps(weight: Tensor, sizes: Sequence[int]) -> list[Tensor]:
+    """Per level after the finest (channel slice `sizes[i]` of `weight`), the
+    (3, 3 * C_out, C_i, 1, 1) tap weights: [ky] is the 1x1 conv to channels (kx, c) of
+    vertical tap ky. Without autograd they are kept per weight tensor until it changes
+    (a 9.4 MB copy per level and call saved for R-50 UPerNet)."""
+    def arrange() -> list[Tensor]:
+        return [w.permute(2, 3, 0, 1).reshape(3, 3 * weight.shape[0], -1, 1, 1)
+                for w in torch.split(weight, list(sizes), dim=1)[1:]]
+    if torch.is_grad_enabled() or weight.is_inference():  # the latter have no version
+        return arrange()
+    key = (weight._version, tuple(sizes))
+    entry = _TAPS.get(weight)
+    if entry is None or entry[0] != key:
+        entry = (key, [t.contiguous() for t in arrange()])
+        _TAPS[weight] = entry
+    return entry[1]
+
+
+def _add_coarse_level(out: Tensor, x: Tensor, taps: Tensor, align_corners: bool) -> Tensor:
     """out + conv3x3(weight, bilinear_resize(x, out's size), padding=1), without the
     full-size resize.
 
     Args:
         out: (B, C_out, H, W) channels-last; added to in place when autograd is off.
         x: (B, C_in, h, w) a coarse level.
-        weight: (C_out, C_in, 3, 3) this level's slice of the convolution weight.
+        taps: (3, 3 * C_out, C_in, 1, 1) this level's tap weights (`_level_taps`).
 
     Returns:
         (B, C_out, H, W) channels-last.
@@ -94,7 +115,6 @@ def _add_coarse_level(out: Tensor, x: Tensor, weight: Tensor, align_corners: boo
     rows = _height_matrices(h, height, align_corners, x.dtype, x.device)  # (3, H, h)
     cols = _width_matrix(w, width, align_corners, x.dtype, x.device)  # (W, 3w)
     # mixing: per vertical tap, a 1x1 conv to channels (kx, c) -> memory (B, h, w, 3, C)
-    taps = weight.permute(2, 3, 0, 1).reshape(3, 3 * c_out, -1, 1, 1)  # (ky, (kx, c), C_in)
     mixed = [F.conv2d(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
              for ky in range(3)]
     # height: (H, h) @ (h, w * 3 * C) per tap, summed over the taps -> (B, H, w, 3, C)
@@ -128,14 +148,15 @@ def _add_coarse_level(out: Tensor, x: Tensor, weight: Tensor, align_corners: boo
 
 
 def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
-                                  align_corners: bool) -> Tensor:
-    """conv3x3(cat([levels[0], up(levels[1]), ...]), weight, padding=1), bias excluded.
+                                  align_corners: bool, bias: Tensor | None = None) -> Tensor:
+    """conv3x3(cat([levels[0], up(levels[1]), ...]), weight, bias, padding=1).
 
     Args:
         levels: L maps (B, C_i, h_i, w_i), finest first; the others are bilinearly
             resized to the finest one's size in the plain form.
         weight: (C_out, sum C_i, 3, 3).
         align_corners: the resize's `align_corners`.
+        bias: (C_out,) or None.
 
     Returns:
         (B, C_out, H, W) in channels-last memory order.
@@ -143,11 +164,15 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
     size = tuple(levels[0].shape[2:])
     splits = torch.split(weight, [level.shape[1] for level in levels], dim=1)
     finest = levels[0].contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(finest, splits[0], padding=1).contiguous(memory_format=torch.channels_last)
-    for level, level_weight in zip(levels[1:], splits[1:], strict=True):
+    out = F.conv2d(finest, splits[0], bias, padding=1)
+    out = out.contiguous(memory_format=torch.channels_last)
+    taps = None
+    for i, (level, level_weight) in enumerate(zip(levels[1:], splits[1:], strict=True)):
         if tuple(level.shape[2:]) == size:
             out = out + F.conv2d(level, level_weight, padding=1)
             out = out.contiguous(memory_format=torch.channels_last)
-        else:
-            out = _add_coarse_level(out, level, level_weight, align_corners)
+            continue
+        if taps is None:
+            taps = _level_taps(weight, [level.shape[1] for level in levels])
+        out = _add_coarse_level(out, level, taps[i], align_corners)
     return out

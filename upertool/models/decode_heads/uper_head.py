@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from upertool.models.utils import ConvModule, resize
+from upertool.models.utils.folded_conv import cached_folded_weight_and_bias, can_fold
 from upertool.registry import MODELS
 
 from .base import BaseDecodeHead
@@ -105,9 +106,13 @@ class UPerHead(BaseDecodeHead):
     def _fuse_levels_at_low_resolution(self, fpn_outs: list[Tensor]) -> Tensor:
         """`_fuse_levels`'s result, with `fpn_bottleneck`'s convolution applied per level."""
         block = self.fpn_bottleneck
-        out = conv3x3_over_upsampled_levels(fpn_outs, block.conv.weight, self.align_corners)
-        if block.conv.bias is not None:
-            out = out + block.conv.bias.view(1, -1, 1, 1)
+        if can_fold(fpn_outs[0], block.conv, block.norm) and type(block.activate) is nn.ReLU:
+            # eval: BN folded into the weights (folded_conv.py), so only the ReLU is left
+            weight, bias = cached_folded_weight_and_bias(block.conv, block.norm)
+            out = conv3x3_over_upsampled_levels(fpn_outs, weight, self.align_corners, bias)
+            return out.relu_()
+        out = conv3x3_over_upsampled_levels(fpn_outs, block.conv.weight, self.align_corners,
+                                            block.conv.bias)
         return block.norm_act(out)
 
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
@@ -120,9 +125,12 @@ class UPerHead(BaseDecodeHead):
         laterals = [conv(inputs[i]) for i, conv in enumerate(self.lateral_convs)]
         laterals.append(top)
         for i in range(len(laterals) - 1, 0, -1):
-            laterals[i - 1] = laterals[i - 1] + resize(
-                laterals[i], size=laterals[i - 1].shape[2:], mode='bilinear',
-                align_corners=self.align_corners)
+            upsampled = resize(laterals[i], size=laterals[i - 1].shape[2:], mode='bilinear',
+                               align_corners=self.align_corners)
+            if torch.is_grad_enabled():
+                laterals[i - 1] = laterals[i - 1] + upsampled
+            else:  # the lateral conv's fresh output: no new 32 MB map (R-50, 512 px)
+                laterals[i - 1] += upsampled
         fpn_outs = []
         for i, conv in enumerate(self.fpn_convs):
             fpn_outs.append(conv(laterals[i]))
