@@ -97,23 +97,20 @@ def _level_taps(weight: Tensor, sizes: Sequence[int]) -> list[Tensor]:
     return entry[1]
 
 
-def _add_coarse_level(out: Tensor, x: Tensor, taps: Tensor, align_corners: bool) -> Tensor:
-    """out + conv3x3(weight, bilinear_resize(x, out's size), padding=1), without the
-    full-size resize.
+def _mixed_along_height(x: Tensor, taps: Tensor, height: int,
+                        align_corners: bool) -> Tensor:
+    """A coarse level's 1x1 tap mixing and height pass: (B * H, 3w, C_out), entry
+    (b, Y, 3x + kx, c) = sum over ky of the level mixed for tap (ky, kx), resized along the
+    height to `height` and shifted for ky, at source column x.
 
     Args:
-        out: (B, C_out, H, W) channels-last; added to in place when autograd is off.
         x: (B, C_in, h, w) a coarse level.
-        taps: (3, 3 * C_out, C_in, 1, 1) this level's tap weights (`_level_taps`).
-
-    Returns:
-        (B, C_out, H, W) channels-last.
+        taps: (3, 3 * C_out, C_in, 1, 1) its tap weights (`_level_taps`).
     """
     batch, _, h, w = x.shape
-    _, c_out, height, width = out.shape
+    c_out = taps.shape[1] // 3
     x = x.contiguous(memory_format=torch.channels_last)
     rows = _height_matrices(h, height, align_corners, x.dtype, x.device)  # (3, H, h)
-    cols = _width_matrix(w, width, align_corners, x.dtype, x.device)  # (W, 3w)
     # mixing: per vertical tap, a 1x1 conv to channels (kx, c) -> memory (B, h, w, 3, C)
     mixed = [F.conv2d(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
              for ky in range(3)]
@@ -129,14 +126,35 @@ def _add_coarse_level(out: Tensor, x: Tensor, taps: Tensor, align_corners: bool)
             torch.mm(rows[0, y0:y1, s0:s1], mixed[0][b, s0:s1], out=band)
             band.addmm_(rows[1, y0:y1, s0:s1], mixed[1][b, s0:s1])
             band.addmm_(rows[2, y0:y1, s0:s1], mixed[2][b, s0:s1])
-    del mixed
-    # width: (W, 3w) @ (3w, C) per output row; the (x, kx) order sums the horizontal taps
-    along_h = along_h.view(batch * height, 3 * w, c_out)
+    return along_h.view(batch * height, 3 * w, c_out)
+
+
+def _add_width_passes(out: Tensor, along_h: Sequence[Tensor], align_corners: bool) -> Tensor:
+    """out + the width pass of every coarse level's `_mixed_along_height` result: per band
+    of output columns, (band, 3w) @ (3w, C) for each level, summed, then added to `out`
+    once (one read and write of `out` for all the levels).
+
+    Returns:
+        (B, C_out, H, W) channels-last; `out` itself, added to in place, without autograd.
+    """
+    batch, c_out, height, width = out.shape
+    levels = [(level, _width_matrix(level.shape[1] // 3, width, align_corners, level.dtype,
+                                    level.device),
+               _bands(level.shape[1] // 3, width, align_corners)) for level in along_h]
     target = out.permute(0, 2, 3, 1).view(batch * height, width, c_out)
     pieces = []
-    for x0, x1, s0, s1 in _bands(w, width, align_corners):
-        # source columns s0..s1 are entries 3 * s0 .. 3 * s1 in the (x, kx) order
-        piece = cols[x0:x1, 3 * s0:3 * s1] @ along_h[:, 3 * s0:3 * s1]
+    for band in range(len(levels[0][2])):
+        piece = None
+        for level, cols, bands in levels:
+            # source columns s0..s1 are entries 3 * s0 .. 3 * s1 in the (x, kx) order
+            x0, x1, s0, s1 = bands[band]
+            a, b = cols[x0:x1, 3 * s0:3 * s1], level[:, 3 * s0:3 * s1]
+            if piece is None:
+                piece = a @ b
+            elif torch.is_grad_enabled():
+                piece = piece + a @ b
+            else:
+                piece.baddbmm_(a.expand(b.shape[0], -1, -1), b)
         if torch.is_grad_enabled():
             pieces.append(piece)
         else:
@@ -167,6 +185,7 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
     out = F.conv2d(finest, splits[0], bias, padding=1)
     out = out.contiguous(memory_format=torch.channels_last)
     taps = None
+    along_h = []
     for i, (level, level_weight) in enumerate(zip(levels[1:], splits[1:], strict=True)):
         if tuple(level.shape[2:]) == size:
             out = out + F.conv2d(level, level_weight, padding=1)
@@ -174,5 +193,5 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
             continue
         if taps is None:
             taps = _level_taps(weight, [level.shape[1] for level in levels])
-        out = _add_coarse_level(out, level, taps[i], align_corners)
-    return out
+        along_h.append(_mixed_along_height(level, taps[i], size[0], align_corners))
+    return _add_width_passes(out, along_h, align_corners) if along_h else out
