@@ -18,14 +18,14 @@ import contextlib
 
 import torch
 from common import (
+    PeakProbe,
     add_common_args,
     build_model,
     count_flops,
-    machine_peak_gflops,
     peak_memory_mib,
     plain_form_flops,
     report,
-    time_runs,
+    time_runs_beside_peak,
 )
 
 from upertool.engine.precision import PRECISIONS, autocast_context
@@ -73,8 +73,9 @@ def main() -> None:
 
     flops = float('nan') if args.no_flops else count_flops(call(model))
     plain_flops = flops if args.no_flops else plain_form_flops(model, call(model))
-    seconds = time_runs(call(runner), args.warmup, args.runs)
-    peak = None if args.no_peak else machine_peak_gflops()
+    probe = None if args.no_peak else PeakProbe()
+    seconds = time_runs_beside_peak(call(runner), args.warmup, args.runs, probe)
+    peak = None if probe is None else probe.gflops()
     title = (f'{args.model} {args.api} {args.size}x{args.size}'
              + (f' slide {args.slide[0]}/{args.slide[1]}' if args.slide else '')
              + f" {args.precision}{' plain' if args.plain else ''}"

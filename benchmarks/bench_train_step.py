@@ -17,14 +17,14 @@ import contextlib
 
 import torch
 from common import (
+    PeakProbe,
     add_common_args,
     build_model,
     count_flops,
-    machine_peak_gflops,
     peak_memory_mib,
     plain_form_flops,
     report,
-    time_runs,
+    time_runs_beside_peak,
 )
 from mmengine.structures import PixelData
 
@@ -76,8 +76,9 @@ def main() -> None:
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     runner = torch.compile(model) if args.compile else model
-    seconds = time_runs(step_of(runner, optimizer), args.warmup, args.runs)
-    peak = None if args.no_peak else machine_peak_gflops()
+    probe = None if args.no_peak else PeakProbe()
+    seconds = time_runs_beside_peak(step_of(runner, optimizer), args.warmup, args.runs, probe)
+    peak = None if probe is None else probe.gflops()
     title = (f'{args.model} train step, batch {args.batch} at {args.size}x{args.size}'
              + (' plain' if args.plain else '') + (' channels-last' if model.channels_last else '')
              + (' compiled' if args.compile else '') + f' {args.precision}'

@@ -94,17 +94,50 @@ def plain_form_flops(model: torch.nn.Module, fn: Callable[[], object]) -> float:
         return count_flops(fn)
 
 
-def machine_peak_gflops(repeats: int = 3) -> tuple[float, str]:
-    """The best of a 4096^2 fp32 matmul and a channels-last 3x3 conv 256->256 at 128x128."""
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
-    matmul_s, _ = time_runs(lambda: a @ b, 1, repeats)
-    matmul = 2 * 4096 ** 3 / matmul_s / 1e9
-    x = torch.randn(1, 256, 128, 128).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(256, 256, 3, 3).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        conv_s, _ = time_runs(lambda: torch.conv2d(x, w, padding=1), 1, repeats * 3)
-    conv = 2 * 9 * 256 * 256 * 128 * 128 / conv_s / 1e9
-    return max(matmul, conv), f'matmul {matmul:.0f}, conv3x3 {conv:.0f} GFLOP/s'
+class PeakProbe:
+    """The machine's fp32 peak: the best of a 4096^2 matmul and a channels-last 3x3 conv
+    256->256 at 128x128.
+
+    The host's clock drifts between runs (figures here moved 5-8% from one run to the next),
+    so `sample()` is called beside every timed run of the model and the peak is the median of
+    those samples: the share of peak compares the model and the peak at the same clock.
+    """
+
+    def __init__(self) -> None:
+        self.a, self.b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+        self.x = torch.randn(1, 256, 128, 128).contiguous(memory_format=torch.channels_last)
+        self.w = torch.randn(256, 256, 3, 3).contiguous(memory_format=torch.channels_last)
+        self.matmul: list[float] = []
+        self.conv: list[float] = []
+
+    def sample(self) -> None:
+        """Time one matmul and the best of three convolutions, now."""
+        self.matmul.append(time_runs(lambda: self.a @ self.b, 0, 1)[0])
+        with torch.no_grad():
+            self.conv.append(time_runs(lambda: torch.conv2d(self.x, self.w, padding=1), 0, 3)[1])
+
+    def gflops(self) -> tuple[float, str]:
+        """(peak GFLOP/s, the detail line) from the samples taken so far."""
+        if not self.conv:
+            self.sample()
+        matmul = 2 * 4096 ** 3 / statistics.median(self.matmul) / 1e9
+        conv = 2 * 9 * 256 * 256 * 128 * 128 / statistics.median(self.conv) / 1e9
+        return max(matmul, conv), (f'matmul {matmul:.0f}, conv3x3 {conv:.0f} GFLOP/s, medians '
+                                   f'of {len(self.conv)} samples beside the timed runs')
+
+
+def time_runs_beside_peak(fn: Callable[[], object], warmup: int, runs: int,
+                          probe: PeakProbe | None) -> tuple[float, float]:
+    """`time_runs`, with a peak sample taken after each timed run when a probe is given."""
+    if probe is None:
+        return time_runs(fn, warmup, runs)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        times.append(time_runs(fn, 0, 1)[0])
+        probe.sample()
+    return statistics.median(times), min(times)
 
 
 def peak_memory_mib(device: torch.device) -> float:

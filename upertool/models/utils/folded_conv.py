@@ -5,7 +5,7 @@ convolution with rescaled weights, a bias and a ReLU. On a CPU, oneDNN runs that
 primitive (`mkldnn::_convolution_pointwise`, the op torch.compile's CPU backend emits),
 with the weight already in its blocked layout, so each layer costs one pass over its
 output instead of three (conv, BN, ReLU) plus a weight reorder per call. A ResNet block's
-last conv also takes the residual: relu(conv(x) + identity) in the same primitive.
+last conv adds the residual in place before its ReLU.
 
 The folded weights live in a cache beside the module, never in it: the parameters and the
 state dict stay as trained, a changed weight or statistic (load_state_dict, an optimizer
@@ -168,9 +168,12 @@ def folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None, relu: bool,
     if residual is None:
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight, bias, *args, 'relu' if relu else 'none', [], '')
-    residual = residual.contiguous(memory_format=torch.channels_last)
-    return torch.ops.mkldnn._convolution_pointwise.binary(
-        x, residual, weight, bias, *args, 'add', None, 'relu' if relu else None, [], '')
+    # the residual added in place to the fresh output: oneDNN's fused binary add measured
+    # slower here (R-50 layer1: 2.6 vs 1.9 ms), and its in-place form would write into the
+    # identity, which callers may still hold
+    out = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, 'none', [], '')
+    out += residual
+    return out.relu_() if relu else out
 
 
 def conv_norm_relu(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None,
