@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint.strict_load import TRAINING_ONLY_KEYS
 from .key_rules import (
     ConversionError,
     ConversionReport,
@@ -30,7 +31,6 @@ from .key_rules import (
     compare_with_model,
     drop_keys,
 )
-from ..checkpoint.strict_load import TRAINING_ONLY_KEYS
 from .weights_io import read_weights
 
 LEGACY_RULES = [

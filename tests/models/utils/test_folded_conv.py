@@ -89,7 +89,7 @@ def test_taken_only_where_exact() -> None:
         block(x.contiguous())  # NCHW input
         block.train()(x)  # batch statistics
         block.eval()
-        with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast('cpu', dtype=torch.float16):
             block(x)
     assert folded_conv_count(block) == 0
     out = block(x.requires_grad_())  # autograd on: the modules run, gradients flow
@@ -124,3 +124,21 @@ def test_segmentor_train_releases_folded_weights() -> None:
     with torch.inference_mode():
         model(torch.randn(1, 3, 64, 64), mode='tensor')
     assert folded_conv_count(model) > 20
+
+
+def test_bf16_autocast_folds_in_bf16() -> None:
+    """Under CPU bf16 autocast the folded conv computes in bf16, as autocast runs a conv."""
+    downsample = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), nn.BatchNorm2d(16))
+    block = randomise(Bottleneck(8, 4, downsample=downsample))
+    x = channels_last(2, 8, 12, 10)
+    with torch.no_grad():
+        reference = block(x)  # fp32
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            with plain_eval_convs():
+                plain = block(x)
+            folded = block(x)
+    assert folded_conv_count(block) == 4
+    assert folded.dtype == plain.dtype == torch.bfloat16
+    scale = reference.abs().max()
+    assert (folded.float() - reference).abs().max() < 0.03 * scale
+    assert (plain.float() - reference).abs().max() < 0.03 * scale

@@ -24,8 +24,9 @@ class SegVisualizationHook(Hook):
     `<work_dir>/<timestamp>/vis_data/vis_image/`; `tools/test.py --show-dir DIR` sets
     the visualizer's `save_dir` to DIR, giving `DIR/vis_data/vis_image/` (mmsegmentation's
     behaviour). Files are named `<prefix>_<image file name>_<step>.png`. A
-    MultiTaskEncoderDecoder's samples (MultiTaskSegDataSample) are drawn with `draw_multi_task` (objects, parts and
-    materials side by side under the scene label; images under 256 px upscaled).
+    MultiTaskEncoderDecoder's samples (MultiTaskSegDataSample) are drawn with
+    `draw_multi_task` (objects, parts and materials side by side under the scene label;
+    images under 256 px upscaled).
 
     Args:
         draw: draw anything at all; False (the default) makes the hook a no-op.

@@ -33,8 +33,9 @@ from torch.utils.weak import WeakIdKeyDictionary
 from upertool.models.utils.resize import bilinear_resize_matrix
 
 _BAND = 16  # output rows (height pass) or columns (width pass) per product
-# a fusion weight -> ((its version, level sizes), per-level tap weights); weak, so dropped weights go too
-_TAPS = WeakIdKeyDictionary()  # tensors compare by value, so keyed by identity
+# a fusion weight -> ((its version, level sizes), per-level tap weights); keyed by identity
+# (tensors compare by value) and weak, so a dropped weight takes its entry with it
+_TAPS = WeakIdKeyDictionary()
 
 
 @lru_cache(maxsize=64)

@@ -19,7 +19,11 @@ import torch
 from torch import Tensor, nn
 
 from upertool.models.utils import ConvModule, resize
-from upertool.models.utils.folded_conv import cached_folded_weight_and_bias, can_fold
+from upertool.models.utils.folded_conv import (
+    cached_folded_weight_and_bias,
+    can_fold,
+    compute_dtype,
+)
 from upertool.registry import MODELS
 
 from .base import BaseDecodeHead
@@ -108,7 +112,8 @@ class UPerHead(BaseDecodeHead):
         block = self.fpn_bottleneck
         if can_fold(fpn_outs[0], block.conv, block.norm) and type(block.activate) is nn.ReLU:
             # eval: BN folded into the weights (folded_conv.py), so only the ReLU is left
-            weight, bias = cached_folded_weight_and_bias(block.conv, block.norm)
+            weight, bias = cached_folded_weight_and_bias(block.conv, block.norm,
+                                                         compute_dtype(fpn_outs[0]))
             out = conv3x3_over_upsampled_levels(fpn_outs, weight, self.align_corners, bias)
             return out.relu_()
         out = conv3x3_over_upsampled_levels(fpn_outs, block.conv.weight, self.align_corners,

@@ -10,11 +10,11 @@ last conv adds the residual in place before its ReLU.
 The folded weights live in a cache beside the module, never in it: the parameters and the
 state dict stay as trained, a changed weight or statistic (load_state_dict, an optimizer
 step) invalidates the entry, and `release_folded_convs` frees them (EncoderDecoder does on
-`train()`). The path is taken only where it is exact up to fp32 rounding: no autograd, fp32
-channels-last CPU input, no autocast, an eval-mode BatchNorm (or none), a zero-padded
-nn.Conv2d without hooks, no tracing (export, torch.compile). Everything else runs the
-modules as they are. `plain_eval_convs()` turns it
-off, to compare against.
+`train()`). The path is taken only where it gives the modules' result up to rounding: no
+autograd; a channels-last CPU input in fp32, or under CPU bf16 autocast (the folded weights
+cast to bf16, as autocast casts a conv's); an eval-mode BatchNorm (or none); a zero-padded
+nn.Conv2d without hooks; no tracing (export, torch.compile). Everything else runs the
+modules as they are. `plain_eval_convs()` turns it off, to compare against.
 """
 from __future__ import annotations
 
@@ -64,9 +64,11 @@ _ONEDNN = _has_oneDNN()
 def can_fold(x: Tensor, conv: nn.Module, norm: nn.Module | None) -> bool:
     """Whether `norm(conv(x))` may run as one folded oneDNN convolution here."""
     return (_enabled and _ONEDNN and not torch.is_grad_enabled() and not _tracing()
-            and x.device.type == 'cpu' and x.dtype == torch.float32 and x.dim() == 4
+            and x.device.type == 'cpu' and x.dim() == 4
+            and x.dtype in (torch.float32, torch.bfloat16)
             and x.is_contiguous(memory_format=torch.channels_last)
-            and not torch.is_autocast_enabled('cpu')
+            and (x.dtype == torch.float32 if not torch.is_autocast_enabled('cpu')
+                 else torch.get_autocast_dtype('cpu') == torch.bfloat16)
             and type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
             and not isinstance(conv.padding, str)
             and conv.weight.dtype == torch.float32 and conv.weight.device.type == 'cpu'
@@ -123,13 +125,15 @@ def folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None) -> tuple[Ten
     return weight, shift
 
 
-def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None
-                                  ) -> tuple[Tensor, Tensor]:
-    """`folded_weight_and_bias`, kept until a weight or statistic changes."""
-    key = ('plain', *_state_key(conv, norm))
+def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None,
+                                  dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """`folded_weight_and_bias` in `dtype`, kept until a weight or statistic changes (the
+    same tensors on every call, so what callers derive from them can be cached too)."""
+    key = ('plain', dtype, *_state_key(conv, norm))
     entry = _cache.get(conv)
     if entry is None or entry[0] != key:
-        entry = (key, *folded_weight_and_bias(conv, norm))
+        weight, bias = folded_weight_and_bias(conv, norm)
+        entry = (key, weight.to(dtype), bias.to(dtype))
         _cache[conv] = entry
     return entry[1], entry[2]
 
@@ -141,16 +145,24 @@ def _state_key(conv: nn.Conv2d, norm: nn.Module | None) -> tuple:
     return _versions(*params) + (norm.eps if norm is not None else None,)
 
 
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """What the convolution computes in: bf16 under CPU bf16 autocast (as autocast would run
+    it), else the input's dtype."""
+    return torch.bfloat16 if torch.is_autocast_enabled('cpu') else x.dtype
+
+
 def _packed(conv: nn.Conv2d, norm: nn.Module | None, x: Tensor) -> tuple[Tensor, Tensor]:
-    """The folded weight reordered for oneDNN's kernel for inputs shaped like `x`."""
-    key = ('packed', tuple(x.shape), *_state_key(conv, norm))
+    """The folded weight, in the compute dtype, reordered for oneDNN's kernel for inputs
+    shaped like `x`."""
+    dtype = compute_dtype(x)
+    key = ('packed', tuple(x.shape), dtype, *_state_key(conv, norm))
     entry = _cache.get(conv)
     if entry is None or entry[0] != key:
         weight, bias = folded_weight_and_bias(conv, norm)
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            weight.contiguous().to_mkldnn(), list(conv.padding), list(conv.stride),
+            weight.to(dtype).contiguous().to_mkldnn(), list(conv.padding), list(conv.stride),
             list(conv.dilation), conv.groups, list(x.shape))
-        entry = (key, packed, bias.contiguous())
+        entry = (key, packed, bias.to(dtype).contiguous())
         _cache[conv] = entry
     return entry[1], entry[2]
 
@@ -160,10 +172,11 @@ def folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None, relu: bool,
     """relu?(norm(conv(x)) [+ residual]) as one oneDNN convolution; check `can_fold` first.
 
     Args:
-        x: (B, C_in, H, W) channels-last fp32.
+        x: (B, C_in, H, W) channels-last, fp32 (bf16 under autocast).
         residual: added before the ReLU (a residual block's identity), shaped as the output.
     """
     weight, bias = _packed(conv, norm, x)
+    x = x.to(compute_dtype(x))  # bf16 autocast: as autocast would cast the conv's input
     args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
     if residual is None:
         return torch.ops.mkldnn._convolution_pointwise(
