@@ -56,6 +56,16 @@ def test_conv_module_folded_equals_conv_bn_relu(kernel: int, stride: int) -> Non
     assert folded.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize('groups,dilation', [(8, 1), (1, 3), (2, 2)])
+def test_grouped_and_dilated_convs_folded(groups: int, dilation: int) -> None:
+    """Depthwise (DeepLabV3+'s separable convs) and dilated (ASPP, dilated ResNets) too."""
+    block = randomise(ConvModule(8, 8, 3, padding=dilation, dilation=dilation, groups=groups,
+                                 norm_cfg=BN))
+    plain, folded = plain_and_folded(block, channels_last(2, 8, 15, 11))
+    assert folded_conv_count(block) == 1
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-5)
+
+
 def test_bottleneck_residual_add_and_projection_folded() -> None:
     downsample = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
     block = randomise(Bottleneck(8, 4, stride=2, downsample=downsample))
@@ -82,6 +92,7 @@ def test_changed_weights_and_statistics_are_refolded() -> None:
             torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings('ignore:TF32 acceleration')  # torch's own, from mkldnn.flags
 def test_taken_only_where_exact() -> None:
     block = randomise(ConvModule(4, 4, 3, padding=1, norm_cfg=BN))
     x = channels_last(1, 4, 9, 9)
@@ -90,6 +101,8 @@ def test_taken_only_where_exact() -> None:
         block.train()(x)  # batch statistics
         block.eval()
         with torch.autocast('cpu', dtype=torch.float16):
+            block(x)
+        with torch.backends.mkldnn.flags(enabled=False):
             block(x)
     assert folded_conv_count(block) == 0
     out = block(x.requires_grad_())  # autograd on: the modules run, gradients flow

@@ -53,17 +53,14 @@ def folded_conv_count(model: nn.Module) -> int:
     return sum(module in _cache for module in model.modules())
 
 
-def _has_oneDNN() -> bool:
-    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-            and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
-
-
-_ONEDNN = _has_oneDNN()
+_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                            '_convolution_pointwise')
 
 
 def can_fold(x: Tensor, conv: nn.Module, norm: nn.Module | None) -> bool:
     """Whether `norm(conv(x))` may run as one folded oneDNN convolution here."""
-    return (_enabled and _ONEDNN and not torch.is_grad_enabled() and not _tracing()
+    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
+            and not torch.is_grad_enabled() and not _tracing()
             and x.device.type == 'cpu' and x.dim() == 4
             and x.dtype in (torch.float32, torch.bfloat16)
             and x.is_contiguous(memory_format=torch.channels_last)
