@@ -75,7 +75,6 @@ def main() -> None:
     plain_flops = flops if args.no_flops else plain_form_flops(model, call(model))
     probe = None if args.no_peak else PeakProbe()
     seconds = time_runs_beside_peak(call(runner), args.warmup, args.runs, probe)
-    peak = None if probe is None else probe.gflops()
     title = (f'{args.model} {args.api} {args.size}x{args.size}'
              + (f' slide {args.slide[0]}/{args.slide[1]}' if args.slide else '')
              + f" {args.precision}{' plain' if args.plain else ''}"
@@ -83,7 +82,7 @@ def main() -> None:
              + (' channels-last' if model.channels_last else '')
              + (' compiled' if args.compile else '')
              + f' on {device.type}, {torch.get_num_threads()} threads')
-    report(title, seconds, flops, plain_flops, 'image', peak, peak_memory_mib(device))
+    report(title, seconds, flops, plain_flops, 'image', probe, peak_memory_mib(device))
 
 
 if __name__ == '__main__':

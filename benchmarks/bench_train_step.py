@@ -78,12 +78,11 @@ def main() -> None:
     runner = torch.compile(model) if args.compile else model
     probe = None if args.no_peak else PeakProbe()
     seconds = time_runs_beside_peak(step_of(runner, optimizer), args.warmup, args.runs, probe)
-    peak = None if probe is None else probe.gflops()
     title = (f'{args.model} train step, batch {args.batch} at {args.size}x{args.size}'
              + (' plain' if args.plain else '') + (' channels-last' if model.channels_last else '')
              + (' compiled' if args.compile else '') + f' {args.precision}'
              + f', {"AdamW" if args.adamw else "SGD"}, {torch.get_num_threads()} threads')
-    report(title, seconds, flops, plain_flops, 'step', peak, peak_memory_mib(images.device))
+    report(title, seconds, flops, plain_flops, 'step', probe, peak_memory_mib(images.device))
 
 
 if __name__ == '__main__':
