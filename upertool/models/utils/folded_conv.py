@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 _enabled = True
 # conv module -> (key, weight for oneDNN, bias); weak, so a dropped model frees its entries
@@ -105,34 +106,33 @@ def folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None) -> tuple[Ten
     """(weight, bias) of the one convolution that equals `norm(conv(.))` in eval mode;
     the weight is channels-last. Ordinary tensors even under inference_mode, so that what
     is derived from them can be cached by their version."""
-    weight = conv.weight.detach()
-    bias = conv.bias.detach() if conv.bias is not None else None
     if norm is None:
-        bias = torch.zeros(conv.out_channels) if bias is None else bias
-        return weight.contiguous(memory_format=torch.channels_last), bias
-    scale = norm.running_var.detach().add(norm.eps).rsqrt()
-    if norm.weight is not None:
-        scale = scale * norm.weight.detach()
-    shift = -norm.running_mean.detach() * scale
-    if bias is not None:
-        shift = shift + bias * scale
-    if norm.bias is not None:
-        shift = shift + norm.bias.detach()
-    weight = (weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
-    return weight, shift
+        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+        weight = conv.weight
+    else:
+        weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, norm.running_mean,
+                                            norm.running_var, norm.eps, norm.weight, norm.bias)
+    return weight.detach().contiguous(memory_format=torch.channels_last), bias.detach()
+
+
+def _cached(conv: nn.Conv2d, key: tuple, build: Callable[[], tuple[Tensor, Tensor]]
+            ) -> tuple[Tensor, Tensor]:
+    """`conv`'s cache entry for `key`, built (replacing any other entry) when missing."""
+    entry = _cache.get(conv)
+    if entry is None or entry[0] != key:
+        entry = (key, *build())
+        _cache[conv] = entry
+    return entry[1], entry[2]
 
 
 def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None,
                                   dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
     """`folded_weight_and_bias` in `dtype`, kept until a weight or statistic changes (the
     same tensors on every call, so what callers derive from them can be cached too)."""
-    key = ('plain', dtype, *_state_key(conv, norm))
-    entry = _cache.get(conv)
-    if entry is None or entry[0] != key:
+    def build() -> tuple[Tensor, Tensor]:
         weight, bias = folded_weight_and_bias(conv, norm)
-        entry = (key, weight.to(dtype), bias.to(dtype))
-        _cache[conv] = entry
-    return entry[1], entry[2]
+        return weight.to(dtype), bias.to(dtype)
+    return _cached(conv, ('plain', dtype, *_state_key(conv, norm)), build)
 
 
 def _state_key(conv: nn.Conv2d, norm: nn.Module | None) -> tuple:
@@ -152,16 +152,14 @@ def _packed(conv: nn.Conv2d, norm: nn.Module | None, x: Tensor) -> tuple[Tensor,
     """The folded weight, in the compute dtype, reordered for oneDNN's kernel for inputs
     shaped like `x`."""
     dtype = compute_dtype(x)
-    key = ('packed', tuple(x.shape), dtype, *_state_key(conv, norm))
-    entry = _cache.get(conv)
-    if entry is None or entry[0] != key:
+
+    def build() -> tuple[Tensor, Tensor]:
         weight, bias = folded_weight_and_bias(conv, norm)
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
             weight.to(dtype).contiguous().to_mkldnn(), list(conv.padding), list(conv.stride),
             list(conv.dilation), conv.groups, list(x.shape))
-        entry = (key, packed, bias.to(dtype).contiguous())
-        _cache[conv] = entry
-    return entry[1], entry[2]
+        return packed, bias.to(dtype).contiguous()
+    return _cached(conv, ('packed', tuple(x.shape), dtype, *_state_key(conv, norm)), build)
 
 
 def folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None, relu: bool,
