@@ -163,6 +163,21 @@ def test_shifted_window_attention_matches_per_token_reference(window, shift, hw)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('shift', [0, 3])
+def test_window_attention_at_inference_runs_torchs_fused_cpu_kernel(shift):
+    """A 3-d mask sends scaled_dot_product_attention to its unfused math path (4.6x slower on
+    a 2-core host); the (1, heads, N, N) mask keeps the fused kernel. (Training still takes
+    the math path: the fused CPU kernel has no gradient for the mask, the learned bias.)"""
+    from torch.profiler import ProfilerActivity, profile
+    attn = ShiftWindowMSA(8, 2, 7, shift).eval()
+    x = torch.randn(2, 14 * 14, 8)
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        attn(x, (14, 14))
+    names = {event.key for event in prof.key_averages()}
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu' in names, sorted(names)
+    assert 'aten::_scaled_dot_product_attention_math' not in names
+
+
 def test_drop_path_is_identity_in_eval_and_random_in_training():
     torch.manual_seed(0)
     dropping = SwinTransformer(depths=(2, 2, 2, 2), drop_path_rate=0.5, **TINY)
