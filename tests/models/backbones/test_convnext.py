@@ -75,6 +75,19 @@ def test_named_archs(arch, channels, blocks):
     assert [k for k in model.state_dict() if k.startswith('norm')] == ['norm3.weight', 'norm3.bias']
 
 
+def test_layer_norm_2d_keeps_the_input_memory_layout():
+    """channel_first: an NCHW input gives an NCHW-contiguous map, a channels-last input a
+    channels-last one (no copy to NCHW that the next convolution would undo), same values."""
+    torch.manual_seed(0)
+    norm = LayerNorm2d(6)
+    x = torch.randn(2, 6, 5, 7)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    plain, cl = norm(x), norm(x_cl)
+    assert plain.is_contiguous()
+    assert cl.is_contiguous(memory_format=torch.channels_last) and not cl.is_contiguous()
+    torch.testing.assert_close(cl, plain, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize('data_format', ['channel_first', 'channel_last'])
 def test_layer_norm_2d_is_exact(data_format):
     torch.manual_seed(0)
