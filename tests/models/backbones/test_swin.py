@@ -150,27 +150,29 @@ def _reference_window_attention(attn, x, hw, window, shift):
     return out[:, :h, :w].reshape(b, h * w, c)
 
 
+@pytest.mark.parametrize('batch', [1, 2])  # one image: the windows are SDPA's batch
 @pytest.mark.parametrize('window,shift,hw', [(4, 0, (5, 7)), (4, 2, (5, 7)), (7, 3, (9, 6)),
                                              (12, 6, (8, 8))])
-def test_shifted_window_attention_matches_per_token_reference(window, shift, hw):
+def test_shifted_window_attention_matches_per_token_reference(window, shift, hw, batch):
     torch.manual_seed(0)
     attn = ShiftWindowMSA(8, 2, window, shift, qk_scale=0.3).eval()
     with torch.no_grad():
         attn.w_msa.relative_position_bias_table.normal_()
-        x = torch.randn(2, hw[0] * hw[1], 8)
+        x = torch.randn(batch, hw[0] * hw[1], 8)
         got = attn(x, hw)
         expected = _reference_window_attention(attn, x, hw, window, shift)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('batch', [1, 2])
 @pytest.mark.parametrize('shift', [0, 3])
-def test_window_attention_at_inference_runs_torchs_fused_cpu_kernel(shift):
+def test_window_attention_at_inference_runs_torchs_fused_cpu_kernel(shift, batch):
     """A 3-d mask sends scaled_dot_product_attention to its unfused math path (4.6x slower on
     a 2-core host); the (1, heads, N, N) mask keeps the fused kernel. (Training still takes
     the math path: the fused CPU kernel has no gradient for the mask, the learned bias.)"""
     from torch.profiler import ProfilerActivity, profile
     attn = ShiftWindowMSA(8, 2, 7, shift).eval()
-    x = torch.randn(2, 14 * 14, 8)
+    x = torch.randn(batch, 14 * 14, 8)
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         attn(x, (14, 14))
     names = {event.key for event in prof.key_averages()}

@@ -83,17 +83,22 @@ class WindowMSA(nn.Module):
         q, k, v = self.qkv(x).reshape(bw, n, 3, self.num_heads, c // self.num_heads).permute(
             2, 0, 3, 1, 4).unbind(0)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        bias = bias.view(n, n, -1).permute(2, 0, 1)
-        if mask is not None:
+        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous()  # (heads, N, N)
+        # torch's fused CPU kernel takes only 2-d or 4-d masks, (B or 1, heads or 1, N, N); it
+        # falls back to the unfused math path (4.6x slower here) for any other
+        if mask is None:
+            attn_mask = bias.unsqueeze(0)
+        elif mask.shape[0] == bw:  # one image: its windows are the batch, as the mask's
+            attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)
+        else:
             # Fold each image's windows into the head dim, (B, nW*heads, N, d), so the
-            # per-window mask broadcasts over images and the inputs stay 4-d (fused kernels).
+            # per-window mask broadcasts over images (a copy of q, k and v).
             nw = mask.shape[0]
             q, k, v = (t.reshape(bw // nw, nw * self.num_heads, n, -1) for t in (q, k, v))
-            bias = (bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)).flatten(0, 1)
-        # a 4-d mask, (1, heads, N, N): torch's fused CPU kernel takes only 2-d or 4-d masks
-        # and falls back to the unfused math path for a 3-d one (4.6x slower here)
+            attn_mask = (bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)).flatten(0, 1)
+            attn_mask = attn_mask.unsqueeze(0)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype).unsqueeze(0),
+            q, k, v, attn_mask=attn_mask.to(q.dtype),
             dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
         out = out.reshape(bw, self.num_heads, n, -1).transpose(1, 2).reshape(bw, n, c)
         return self.proj_drop(self.proj(out))
