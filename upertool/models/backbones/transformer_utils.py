@@ -142,9 +142,9 @@ class PatchMerging(nn.Module):
 
 
 def tokens_to_nchw(x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
-    """(B, h*w, C) -> (B, C, h, w), contiguous."""
-    return x.reshape(x.shape[0], hw_shape[0], hw_shape[1], x.shape[-1]).permute(
-        0, 3, 1, 2).contiguous()
+    """(B, h*w, C) -> (B, C, h, w) in channels-last memory: the tokens' own order, so no copy
+    (an NCHW copy cost Swin-T ~4 ms per 512 px image, and the channels-last head undid it)."""
+    return x.reshape(x.shape[0], hw_shape[0], hw_shape[1], x.shape[-1]).permute(0, 3, 1, 2)
 
 
 def load_backbone_state_dict(checkpoint: str, prefix: str | None = None,
