@@ -1,5 +1,6 @@
 """Eval-time folded convolutions (folded_conv.py): the same outputs as the modules they
-replace, taken only where exact, and rebuilt when a weight or statistic changes."""
+replace, taken only where exact, and rebuilt when a weight or statistic changes; the same for
+bare weights kept reordered for oneDNN (prepacked_conv2d)."""
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,10 @@ from torch import nn
 from upertool.models.backbones.resnet_blocks import Bottleneck
 from upertool.models.utils import ConvModule
 from upertool.models.utils.folded_conv import (
+    can_prepack,
     folded_conv_count,
     plain_eval_convs,
+    prepacked_conv2d,
     release_folded_convs,
 )
 from upertool.registry import MODELS
@@ -155,3 +158,44 @@ def test_bf16_autocast_folds_in_bf16() -> None:
     scale = reference.abs().max()
     assert (folded.float() - reference).abs().max() < 0.03 * scale
     assert (plain.float() - reference).abs().max() < 0.03 * scale
+
+
+@pytest.mark.parametrize('kernel,padding', [(1, 0), (3, 1)])
+def test_prepacked_conv2d_equals_conv2d_and_follows_the_weight(kernel: int,
+                                                               padding: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(12, 8, kernel, kernel, generator=g)
+    bias = torch.randn(12, generator=g)
+    x = channels_last(2, 8, 9, 11)
+    with torch.no_grad():
+        assert can_prepack(x, weight)
+        expected = nn.functional.conv2d(x, weight, bias, padding=padding)
+        got = prepacked_conv2d(x, weight, bias, padding)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        weight.mul_(-2)  # an in-place change: the kept reordered copy must be rebuilt
+        torch.testing.assert_close(prepacked_conv2d(x, weight, None, padding),
+                                   nn.functional.conv2d(x, weight, None, padding=padding),
+                                   rtol=1e-5, atol=1e-5)
+        bigger = channels_last(1, 8, 20, 7)  # and for another input size
+        torch.testing.assert_close(prepacked_conv2d(bigger, weight, bias, padding),
+                                   nn.functional.conv2d(bigger, weight, bias, padding=padding),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_prepack_taken_only_where_exact() -> None:
+    weight = torch.randn(4, 3, 3, 3)
+    x = channels_last(1, 3, 8, 8)
+    with torch.no_grad():
+        assert can_prepack(x, weight)
+        assert not can_prepack(x.contiguous(), weight)  # NCHW
+        assert not can_prepack(x, weight.double())  # not the compute dtype
+        with plain_eval_convs():
+            assert not can_prepack(x, weight)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert not can_prepack(x, weight)  # fp32 weight under bf16 autocast
+            assert can_prepack(x, weight.bfloat16())
+    with torch.enable_grad():
+        assert not can_prepack(x, weight)
+    with torch.inference_mode():
+        assert not can_prepack(x, torch.randn(4, 3, 3, 3))  # no version to notice changes by

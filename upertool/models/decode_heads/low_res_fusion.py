@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
+from upertool.models.utils.folded_conv import can_prepack, prepacked_conv2d
 from upertool.models.utils.resize import bilinear_resize_matrix
 
 _BAND = 16  # output rows (height pass) or columns (width pass) per product
@@ -80,25 +81,37 @@ def _width_matrix(src: int, dst: int, align_corners: bool, dtype: torch.dtype,
         return taps.permute(2, 1, 0).reshape(dst, 3 * src).contiguous()
 
 
-def _level_taps(weight: Tensor, sizes: Sequence[int]) -> list[Tensor]:
-    """Per level after the finest (channel slice `sizes[i]` of `weight`), the
-    (3, 3 * C_out, C_i, 1, 1) tap weights: [ky] is the 1x1 conv to channels (kx, c) of
-    vertical tap ky. Without autograd they are kept per weight tensor until it changes
-    (a 9.4 MB copy per level and call saved for R-50 UPerNet)."""
-    def arrange() -> list[Tensor]:
-        return [w.permute(2, 3, 0, 1).reshape(3, 3 * weight.shape[0], -1, 1, 1)
-                for w in torch.split(weight, list(sizes), dim=1)[1:]]
+def _level_weights(weight: Tensor, sizes: Sequence[int]
+                   ) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+    """`weight` split by level (channel slices `sizes[i]`): the finest level's
+    (C_out, C_0, 3, 3) weight, and per coarser level its three (3 * C_out, C_i, 1, 1) tap
+    weights, [ky] the 1x1 conv to channels (kx, c) of vertical tap ky. Without autograd they
+    are kept per weight tensor until it changes (a 9.4 MB rearrangement per level and call
+    saved for R-50 UPerNet), as the same tensors each call, so that oneDNN's reordered
+    copies of them can be kept too (`prepacked_conv2d`)."""
+    def split() -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+        finest, *coarse = torch.split(weight, list(sizes), dim=1)
+        taps = [w.permute(2, 3, 0, 1).reshape(3, 3 * weight.shape[0], -1, 1, 1)
+                for w in coarse]
+        return finest.contiguous(), [tuple(t.contiguous() for t in level) for level in taps]
     if torch.is_grad_enabled() or weight.is_inference():  # the latter have no version
-        return arrange()
+        return split()
     key = (weight._version, tuple(sizes))
     entry = _TAPS.get(weight)
     if entry is None or entry[0] != key:
-        entry = (key, [t.contiguous() for t in arrange()])
+        entry = (key, split())
         _TAPS[weight] = entry
     return entry[1]
 
 
-def _mixed_along_height(x: Tensor, taps: Tensor, height: int,
+def _conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, padding: int = 0) -> Tensor:
+    """conv2d, with the weight kept reordered for oneDNN where that may run (eval, CPU)."""
+    if can_prepack(x, weight):
+        return prepacked_conv2d(x, weight, bias, padding)
+    return F.conv2d(x, weight, bias, padding=padding)
+
+
+def _mixed_along_height(x: Tensor, taps: Sequence[Tensor], height: int,
                         align_corners: bool) -> Tensor:
     """A coarse level's 1x1 tap mixing and height pass: (B * H, 3w, C_out), entry
     (b, Y, 3x + kx, c) = sum over ky of the level mixed for tap (ky, kx), resized along the
@@ -106,14 +119,14 @@ def _mixed_along_height(x: Tensor, taps: Tensor, height: int,
 
     Args:
         x: (B, C_in, h, w) a coarse level.
-        taps: (3, 3 * C_out, C_in, 1, 1) its tap weights (`_level_taps`).
+        taps: its three (3 * C_out, C_in, 1, 1) tap weights (`_level_weights`).
     """
     batch, _, h, w = x.shape
-    c_out = taps.shape[1] // 3
+    c_out = taps[0].shape[0] // 3
     x = x.contiguous(memory_format=torch.channels_last)
     rows = _height_matrices(h, height, align_corners, x.dtype, x.device)  # (3, H, h)
     # mixing: per vertical tap, a 1x1 conv to channels (kx, c) -> memory (B, h, w, 3, C)
-    mixed = [F.conv2d(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
+    mixed = [_conv(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
              for ky in range(3)]
     # height: (H, h) @ (h, w * 3 * C) per tap, summed over the taps -> (B, H, w, 3, C)
     along_h = mixed[0].new_empty(batch, height, w * 3 * c_out)
@@ -181,18 +194,18 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
         (B, C_out, H, W) in channels-last memory order.
     """
     size = tuple(levels[0].shape[2:])
-    splits = torch.split(weight, [level.shape[1] for level in levels], dim=1)
+    finest_weight, taps = _level_weights(weight, [level.shape[1] for level in levels])
     finest = levels[0].contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(finest, splits[0], bias, padding=1)
+    out = _conv(finest, finest_weight, bias, padding=1)
     out = out.contiguous(memory_format=torch.channels_last)
-    taps = None
     along_h = []
-    for i, (level, level_weight) in enumerate(zip(levels[1:], splits[1:], strict=True)):
+    start = levels[0].shape[1]  # channel offset of each coarse level in `weight`
+    for level, level_taps in zip(levels[1:], taps, strict=True):
+        stop = start + level.shape[1]
         if tuple(level.shape[2:]) == size:
-            out = out + F.conv2d(level, level_weight, padding=1)
+            out = out + F.conv2d(level, weight[:, start:stop], padding=1)
             out = out.contiguous(memory_format=torch.channels_last)
-            continue
-        if taps is None:
-            taps = _level_taps(weight, [level.shape[1] for level in levels])
-        along_h.append(_mixed_along_height(level, taps[i], size[0], align_corners))
+        else:
+            along_h.append(_mixed_along_height(level, level_taps, size[0], align_corners))
+        start = stop
     return _add_width_passes(out, along_h, align_corners) if along_h else out

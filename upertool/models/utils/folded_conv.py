@@ -26,10 +26,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_weights
+from torch.utils.weak import WeakIdKeyDictionary
 
 _enabled = True
 # conv module -> (key, weight for oneDNN, bias); weak, so a dropped model frees its entries
 _cache: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
+# weight tensor -> (key, weight reordered for oneDNN); by identity (tensors compare by value)
+_packed_weights = WeakIdKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -73,6 +76,40 @@ def can_fold(x: Tensor, conv: nn.Module, norm: nn.Module | None) -> bool:
             and not conv.weight.is_inference()  # no version counter to notice a change by
             and (norm is None or _is_eval_batch_norm(norm, conv.out_channels))
             and not _hooked(conv, norm))
+
+
+def can_prepack(x: Tensor, weight: Tensor) -> bool:
+    """Whether `conv2d(x, weight)` may run with `weight` kept reordered for oneDNN
+    (`prepacked_conv2d`): the conditions of `can_fold` for a bare weight, which must be in
+    the compute dtype already (as `cached_folded_weight_and_bias` gives it)."""
+    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
+            and not torch.is_grad_enabled() and not _tracing()
+            and x.device.type == 'cpu' and x.dim() == 4
+            and x.dtype in (torch.float32, torch.bfloat16)
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and (x.dtype == torch.float32 if not torch.is_autocast_enabled('cpu')
+                 else torch.get_autocast_dtype('cpu') == torch.bfloat16)
+            and weight.dim() == 4 and weight.device.type == 'cpu'
+            and weight.dtype == compute_dtype(x) and not weight.is_inference())
+
+
+def prepacked_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None,
+                     padding: int = 0) -> Tensor:
+    """`conv2d(x, weight, bias, padding=padding)` with `weight` reordered for oneDNN once and
+    kept until it changes (keyed by the tensor itself: pass one that lives between calls);
+    check `can_prepack` first. Saves the per-call reorder (UPerHead's 512->512 3x3 fusion
+    conv at 128x128: 155.7 -> 150.1 ms)."""
+    key = (weight._version, tuple(x.shape))
+    entry = _packed_weights.get(weight)
+    if entry is None or entry[0] != key:
+        with torch.inference_mode(False), torch.no_grad():
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                weight.contiguous().to_mkldnn(), [padding] * 2, [1, 1], [1, 1], 1,
+                list(x.shape))
+        entry = (key, packed)
+        _packed_weights[weight] = entry
+    return torch.ops.mkldnn._convolution_pointwise(
+        x.to(weight.dtype), entry[1], bias, [padding] * 2, [1, 1], [1, 1], 1, 'none', [], '')
 
 
 def _hooked(*modules: nn.Module | None) -> bool:
