@@ -21,5 +21,6 @@ def test_channels_last_logits_give_the_nchw_loss_and_gradient(class_weight) -> N
     assert losses[0].shape == (2, 7, 9)
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-6, atol=1e-6)
     assert torch.all(losses[0][0, :2] == 0)
-    grads = [torch.autograd.grad(loss.sum(), x)[0] for loss, x in zip(losses, (last, nchw), strict=True)]
+    grads = [torch.autograd.grad(loss.sum(), x)[0]
+             for loss, x in zip(losses, (last, nchw), strict=True)]
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)

@@ -63,13 +63,7 @@ _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
 
 def can_fold(x: Tensor, conv: nn.Module, norm: nn.Module | None) -> bool:
     """Whether `norm(conv(x))` may run as one folded oneDNN convolution here."""
-    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
-            and not torch.is_grad_enabled() and not _tracing()
-            and x.device.type == 'cpu' and x.dim() == 4
-            and x.dtype in (torch.float32, torch.bfloat16)
-            and x.is_contiguous(memory_format=torch.channels_last)
-            and (x.dtype == torch.float32 if not torch.is_autocast_enabled('cpu')
-                 else torch.get_autocast_dtype('cpu') == torch.bfloat16)
+    return (_onednn_may_run(x)
             and type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
             and not isinstance(conv.padding, str)
             and conv.weight.dtype == torch.float32 and conv.weight.device.type == 'cpu'
@@ -82,13 +76,7 @@ def can_prepack(x: Tensor, weight: Tensor) -> bool:
     """Whether `conv2d(x, weight)` may run with `weight` kept reordered for oneDNN
     (`prepacked_conv2d`): the conditions of `can_fold` for a bare weight, which must be in
     the compute dtype already (as `cached_folded_weight_and_bias` gives it)."""
-    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
-            and not torch.is_grad_enabled() and not _tracing()
-            and x.device.type == 'cpu' and x.dim() == 4
-            and x.dtype in (torch.float32, torch.bfloat16)
-            and x.is_contiguous(memory_format=torch.channels_last)
-            and (x.dtype == torch.float32 if not torch.is_autocast_enabled('cpu')
-                 else torch.get_autocast_dtype('cpu') == torch.bfloat16)
+    return (_onednn_may_run(x)
             and weight.dim() == 4 and weight.device.type == 'cpu'
             and weight.dtype == compute_dtype(x) and not weight.is_inference())
 
@@ -110,6 +98,18 @@ def prepacked_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None,
         _packed_weights[weight] = entry
     return torch.ops.mkldnn._convolution_pointwise(
         x.to(weight.dtype), entry[1], bias, [padding] * 2, [1, 1], [1, 1], 1, 'none', [], '')
+
+
+def _onednn_may_run(x: Tensor) -> bool:
+    """The input-side conditions of both paths: enabled, no autograd or tracing, a
+    channels-last CPU map in fp32, or under CPU bf16 autocast."""
+    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
+            and not torch.is_grad_enabled() and not _tracing()
+            and x.device.type == 'cpu' and x.dim() == 4
+            and x.dtype in (torch.float32, torch.bfloat16)
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and (x.dtype == torch.float32 if not torch.is_autocast_enabled('cpu')
+                 else torch.get_autocast_dtype('cpu') == torch.bfloat16))
 
 
 def _hooked(*modules: nn.Module | None) -> bool:
