@@ -30,12 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
-from upertool.models.utils.folded_conv import can_prepack, prepacked_conv2d
+from upertool.models.utils.folded_conv import can_prepack, kept_beside, prepacked_conv2d
 from upertool.models.utils.resize import bilinear_resize_matrix
 
 _BAND = 16  # output rows (height pass) or columns (width pass) per product
-# a fusion weight -> ((its version, level sizes), per-level tap weights); keyed by identity
-# (tensors compare by value) and weak, so a dropped weight takes its entry with it
+# a fusion weight -> its per-level weights (`_level_weights`, `kept_beside`)
 _TAPS = WeakIdKeyDictionary()
 
 
@@ -96,12 +95,7 @@ def _level_weights(weight: Tensor, sizes: Sequence[int]
         return finest.contiguous(), [tuple(t.contiguous() for t in level) for level in taps]
     if torch.is_grad_enabled() or weight.is_inference():  # the latter have no version
         return split()
-    key = (weight._version, tuple(sizes))
-    entry = _TAPS.get(weight)
-    if entry is None or entry[0] != key:
-        entry = (key, split())
-        _TAPS[weight] = entry
-    return entry[1]
+    return kept_beside(_TAPS, weight, (tuple(sizes),), split)
 
 
 def _conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, padding: int = 0) -> Tensor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -31,8 +32,9 @@ from torch.utils.weak import WeakIdKeyDictionary
 _enabled = True
 # conv module -> (key, weight for oneDNN, bias); weak, so a dropped model frees its entries
 _cache: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
-# weight tensor -> (key, weight reordered for oneDNN); by identity (tensors compare by value)
+# weight tensor -> (key, weight reordered for oneDNN); see `kept_beside`
 _packed_weights = WeakIdKeyDictionary()
+_T = TypeVar('_T')
 
 
 @contextlib.contextmanager
@@ -87,17 +89,33 @@ def prepacked_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None,
     kept until it changes (keyed by the tensor itself: pass one that lives between calls);
     check `can_prepack` first. Saves the per-call reorder (UPerHead's 512->512 3x3 fusion
     conv at 128x128: 155.7 -> 150.1 ms)."""
-    key = (weight._version, tuple(x.shape))
-    entry = _packed_weights.get(weight)
-    if entry is None or entry[0] != key:
-        with torch.inference_mode(False), torch.no_grad():
-            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                weight.contiguous().to_mkldnn(), [padding] * 2, [1, 1], [1, 1], 1,
-                list(x.shape))
-        entry = (key, packed)
-        _packed_weights[weight] = entry
-    return torch.ops.mkldnn._convolution_pointwise(
-        x.to(weight.dtype), entry[1], bias, [padding] * 2, [1, 1], [1, 1], 1, 'none', [], '')
+    args = ([padding] * 2, [1, 1], [1, 1], 1)  # padding, stride, dilation, groups
+    packed = kept_beside(_packed_weights, weight, (tuple(x.shape),),
+                         lambda: _reordered(weight, *args, x.shape))
+    return torch.ops.mkldnn._convolution_pointwise(x.to(weight.dtype), packed, bias, *args,
+                                                   'none', [], '')
+
+
+def kept_beside(cache: WeakIdKeyDictionary, tensor: Tensor, key: tuple,
+                build: Callable[[], _T]) -> _T:
+    """`build()`'s result, kept in `cache` beside `tensor` (by identity, as tensors compare
+    by value; weakly, so a dropped tensor takes its entry with it) until the tensor's
+    version or `key` changes. `tensor` must not be an inference tensor (it has no version)."""
+    full_key = (tensor._version, *key)
+    entry = cache.get(tensor)
+    if entry is None or entry[0] != full_key:
+        entry = (full_key, build())
+        cache[tensor] = entry
+    return entry[1]
+
+
+@torch.inference_mode(False)
+@torch.no_grad()
+def _reordered(weight: Tensor, padding: list[int], stride: list[int], dilation: list[int],
+               groups: int, input_shape: torch.Size) -> Tensor:
+    """`weight` in oneDNN's blocked layout for a convolution over inputs of `input_shape`."""
+    return torch._C._nn.mkldnn_reorder_conv2d_weight(
+        weight.contiguous().to_mkldnn(), padding, stride, dilation, groups, list(input_shape))
 
 
 def _onednn_may_run(x: Tensor) -> bool:
@@ -192,9 +210,8 @@ def _packed(conv: nn.Conv2d, norm: nn.Module | None, x: Tensor) -> tuple[Tensor,
 
     def build() -> tuple[Tensor, Tensor]:
         weight, bias = folded_weight_and_bias(conv, norm)
-        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            weight.to(dtype).contiguous().to_mkldnn(), list(conv.padding), list(conv.stride),
-            list(conv.dilation), conv.groups, list(x.shape))
+        packed = _reordered(weight.to(dtype), list(conv.padding), list(conv.stride),
+                            list(conv.dilation), conv.groups, x.shape)
         return packed, bias.to(dtype).contiguous()
     return _cached(conv, ('packed', tuple(x.shape), dtype, *_state_key(conv, norm)), build)
 
