@@ -13,7 +13,7 @@ from mmengine.structures import PixelData
 from torch import nn
 
 from upertool.models.data_preprocessor import SegDataPreProcessor
-from upertool.models.segmentors import EncoderDecoder, slide_inference, slide_windows
+from upertool.models.segmentors import EncoderDecoder
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
 
@@ -312,14 +312,6 @@ def test_return_logits_false_keeps_only_labels():
 
 # ---------------------------------------------------------------- slide inference
 
-def test_slide_window_grid_matches_mmsegmentation_formula():
-    # h_grids = (10 - 4 + 3 - 1) // 3 + 1 = 3, w_grids = (7 - 4 + 3 - 1) // 3 + 1 = 2;
-    # the last row/column is shifted back inside the image
-    assert slide_windows(10, 7, (4, 4), (3, 3)) == [
-        (0, 4, 0, 4), (0, 4, 3, 7), (3, 7, 0, 4), (3, 7, 3, 7), (6, 10, 0, 4), (6, 10, 3, 7)]
-    assert slide_windows(3, 3, (4, 4), (2, 2)) == [(0, 3, 0, 3)]  # crop clipped to the image
-
-
 def _context_model(**test_cfg):
     """A 3x3 conv head on a stride-2 level: each logit depends on a neighbourhood."""
     torch.manual_seed(0)
@@ -349,21 +341,6 @@ def test_slide_of_a_pointwise_model_equals_whole():
         x, [{}] * 2)
     torch.testing.assert_close(slide, whole)
     torch.testing.assert_close(slide, x)
-
-
-def test_slide_averages_overlaps_by_window_count():
-    """Each window's logits are its own mean, so the output is a known average of window means."""
-    x = torch.randn(1, 3, 7, 5)
-
-    def encode(crop, metas):
-        return crop.mean(dim=(2, 3), keepdim=True).expand_as(crop)
-
-    out = slide_inference(encode, x, [{}], crop_size=(4, 5), stride=(3, 5))
-    # windows rows [0, 4) and [3, 7): row 3 is the average of both windows' means
-    m0, m1 = x[:, :, 0:4].mean(dim=(2, 3)), x[:, :, 3:7].mean(dim=(2, 3))
-    torch.testing.assert_close(out[:, :, 0], m0[..., None].expand(1, 3, 5))
-    torch.testing.assert_close(out[:, :, 3], ((m0 + m1) / 2)[..., None].expand(1, 3, 5))
-    torch.testing.assert_close(out[:, :, 6], m1[..., None].expand(1, 3, 5))
 
 
 @pytest.mark.parametrize('batch_size', [2, 3, 100])

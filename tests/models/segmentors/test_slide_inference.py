@@ -1,4 +1,5 @@
-"""Labels-only slide inference: same labels as full accumulation, bounded memory."""
+"""Slide inference as functions: mmsegmentation's window grid, overlaps averaged by window
+count, and the labels-only form (same labels as full accumulation, bounded memory)."""
 import subprocess
 import sys
 import textwrap
@@ -7,9 +8,32 @@ import pytest
 import torch
 from mmengine.structures import PixelData
 
-from upertool.models.segmentors.inference import slide_inference, slide_labels
+from upertool.models.segmentors.inference import slide_inference, slide_labels, slide_windows
 from upertool.registry import MODELS
 from upertool.structures import SegDataSample
+
+
+def test_slide_window_grid_matches_mmsegmentation_formula():
+    # h_grids = (10 - 4 + 3 - 1) // 3 + 1 = 3, w_grids = (7 - 4 + 3 - 1) // 3 + 1 = 2;
+    # the last row/column is shifted back inside the image
+    assert slide_windows(10, 7, (4, 4), (3, 3)) == [
+        (0, 4, 0, 4), (0, 4, 3, 7), (3, 7, 0, 4), (3, 7, 3, 7), (6, 10, 0, 4), (6, 10, 3, 7)]
+    assert slide_windows(3, 3, (4, 4), (2, 2)) == [(0, 3, 0, 3)]  # crop clipped to the image
+
+
+def test_slide_averages_overlaps_by_window_count():
+    """Each window's logits are its own mean, so the output is a known average of window means."""
+    x = torch.randn(1, 3, 7, 5)
+
+    def encode(crop, metas):
+        return crop.mean(dim=(2, 3), keepdim=True).expand_as(crop)
+
+    out = slide_inference(encode, x, [{}], crop_size=(4, 5), stride=(3, 5))
+    # windows rows [0, 4) and [3, 7): row 3 is the average of both windows' means
+    m0, m1 = x[:, :, 0:4].mean(dim=(2, 3)), x[:, :, 3:7].mean(dim=(2, 3))
+    torch.testing.assert_close(out[:, :, 0], m0[..., None].expand(1, 3, 5))
+    torch.testing.assert_close(out[:, :, 3], ((m0 + m1) / 2)[..., None].expand(1, 3, 5))
+    torch.testing.assert_close(out[:, :, 6], m1[..., None].expand(1, 3, 5))
 
 
 def position_dependent_encoder(num_classes=5, seed=0):
