@@ -88,15 +88,14 @@ class WindowMSA(nn.Module):
         # falls back to the unfused math path (4.6x slower here) for any other
         if mask is None:
             attn_mask = bias.unsqueeze(0)
-        elif mask.shape[0] == bw:  # one image: its windows are the batch, as the mask's
-            attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)
         else:
-            # Fold each image's windows into the head dim, (B, nW*heads, N, d), so the
-            # per-window mask broadcasts over images (a copy of q, k and v).
+            attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)  # (nW, heads, ..)
             nw = mask.shape[0]
-            q, k, v = (t.reshape(bw // nw, nw * self.num_heads, n, -1) for t in (q, k, v))
-            attn_mask = (bias.unsqueeze(0) + mask.unsqueeze(1).to(bias.dtype)).flatten(0, 1)
-            attn_mask = attn_mask.unsqueeze(0)
+            if nw != bw:  # one image's windows are the batch, as the mask's; else
+                # fold each image's windows into the head dim, (B, nW*heads, N, d), so the
+                # per-window mask broadcasts over images (a copy of q, k and v)
+                q, k, v = (t.reshape(bw // nw, nw * self.num_heads, n, -1) for t in (q, k, v))
+                attn_mask = attn_mask.flatten(0, 1).unsqueeze(0)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask.to(q.dtype),
             dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
