@@ -19,6 +19,11 @@ taps) into each output row's `(3w, C_out)`. Both products go band by band over t
 contracting only over the source rows and columns a band reads (bilinear weights are zero
 elsewhere), and the width pass adds straight into the output. The result equals the plain
 form up to fp32 rounding, with the same parameters, so every checkpoint works unchanged.
+
+At eval in fp32 on CPU, where numba is installed, the height and width passes of all coarse
+levels run instead as one compiled loop over output rows (`fused_resize_passes`): one 1x1
+convolution per level gives its nine tap maps, and each output row is summed in cache and
+added to the output once, without the full-resolution intermediates of the products.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
+from upertool.models.decode_heads import fused_resize_passes
 from upertool.models.utils.folded_conv import can_prepack, kept_beside, prepacked_conv2d
 from upertool.models.utils.resize import bilinear_resize_matrix
 
@@ -81,18 +87,18 @@ def _width_matrix(src: int, dst: int, align_corners: bool, dtype: torch.dtype,
 
 
 def _level_weights(weight: Tensor, sizes: Sequence[int]
-                   ) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+                   ) -> tuple[Tensor, list[tuple[Tensor, tuple[Tensor, Tensor, Tensor]]]]:
     """`weight` split by level (channel slices `sizes[i]`): the finest level's
-    (C_out, C_0, 3, 3) weight, and per coarser level its three (3 * C_out, C_i, 1, 1) tap
-    weights, [ky] the 1x1 conv to channels (kx, c) of vertical tap ky. Without autograd they
-    are kept per weight tensor until it changes (a 9.4 MB rearrangement per level and call
-    saved for R-50 UPerNet), as the same tensors each call, so that oneDNN's reordered
-    copies of them can be kept too (`prepacked_conv2d`)."""
-    def split() -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+    (C_out, C_0, 3, 3) weight, and per coarser level its (9 * C_out, C_i, 1, 1) tap weight,
+    output channels ordered (ky, kx, c), with its three slices per vertical tap ky. Without
+    autograd they are kept per weight tensor until it changes (a 9.4 MB rearrangement per
+    level and call saved for R-50 UPerNet), as the same tensors each call, so that oneDNN's
+    reordered copies of them can be kept too (`prepacked_conv2d`)."""
+    def split() -> tuple[Tensor, list[tuple[Tensor, tuple[Tensor, Tensor, Tensor]]]]:
         finest, *coarse = torch.split(weight, list(sizes), dim=1)
-        taps = [w.permute(2, 3, 0, 1).reshape(3, 3 * weight.shape[0], -1, 1, 1)
+        taps = [w.permute(2, 3, 0, 1).reshape(9 * weight.shape[0], -1, 1, 1).contiguous()
                 for w in coarse]
-        return finest.contiguous(), [tuple(t.contiguous() for t in level) for level in taps]
+        return finest.contiguous(), [(t, tuple(t.chunk(3))) for t in taps]
     if torch.is_grad_enabled() or weight.is_inference():  # the latter have no version
         return split()
     return kept_beside(_TAPS, weight, (tuple(sizes),), split)
@@ -118,10 +124,11 @@ def _mixed_along_height(x: Tensor, taps: Sequence[Tensor], height: int,
     batch, _, h, w = x.shape
     c_out = taps[0].shape[0] // 3
     x = x.contiguous(memory_format=torch.channels_last)
-    rows = _height_matrices(h, height, align_corners, x.dtype, x.device)  # (3, H, h)
     # mixing: per vertical tap, a 1x1 conv to channels (kx, c) -> memory (B, h, w, 3, C)
     mixed = [_conv(x, taps[ky]).permute(0, 2, 3, 1).reshape(batch, h, w * 3 * c_out)
              for ky in range(3)]
+    # in the mixed maps' dtype: bf16 under autocast even for fp32 levels
+    rows = _height_matrices(h, height, align_corners, mixed[0].dtype, x.device)  # (3, H, h)
     # height: (H, h) @ (h, w * 3 * C) per tap, summed over the taps -> (B, H, w, 3, C)
     along_h = mixed[0].new_empty(batch, height, w * 3 * c_out)
     for y0, y1, s0, s1 in _bands(h, height, align_corners):
@@ -192,14 +199,32 @@ def conv3x3_over_upsampled_levels(levels: Sequence[Tensor], weight: Tensor,
     finest = levels[0].contiguous(memory_format=torch.channels_last)
     out = _conv(finest, finest_weight, bias, padding=1)
     out = out.contiguous(memory_format=torch.channels_last)
-    along_h = []
+    compiled = fused_resize_passes.can_run(out)
+    along_h, tap_maps = [], []
     start = levels[0].shape[1]  # channel offset of each coarse level in `weight`
-    for level, level_taps in zip(levels[1:], taps, strict=True):
+    for level, (level_taps, per_ky) in zip(levels[1:], taps, strict=True):
         stop = start + level.shape[1]
         if tuple(level.shape[2:]) == size:
             out = out + F.conv2d(level, weight[:, start:stop], padding=1)
             out = out.contiguous(memory_format=torch.channels_last)
+        elif compiled:
+            level = level.contiguous(memory_format=torch.channels_last)
+            maps = _conv(level, level_taps).contiguous(memory_format=torch.channels_last)
+            tap_maps.append((maps, _tables(tuple(level.shape[2:]), size, align_corners)))
         else:
-            along_h.append(_mixed_along_height(level, level_taps, size[0], align_corners))
+            along_h.append(_mixed_along_height(level, per_ky, size[0], align_corners))
         start = stop
+    if tap_maps:
+        fused_resize_passes.add_resized_levels(out, tap_maps)
     return _add_width_passes(out, along_h, align_corners) if along_h else out
+
+
+@lru_cache(maxsize=64)
+def _tables(source: tuple[int, int], size: tuple[int, int], align_corners: bool
+            ) -> fused_resize_passes.Tables:
+    """The compiled passes' tables for a level of `source` size resized to `size`."""
+    (h, w), (height, width) = source, size
+    cpu = torch.device('cpu')
+    return fused_resize_passes.level_tables(
+        _height_matrices(h, height, align_corners, torch.float64, cpu),
+        _width_matrix(w, width, align_corners, torch.float64, cpu))

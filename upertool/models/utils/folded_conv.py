@@ -39,13 +39,19 @@ _T = TypeVar('_T')
 
 @contextlib.contextmanager
 def plain_eval_convs() -> Iterator[None]:
-    """Run every convolution as its modules (conv, norm, act) inside this block."""
+    """Run every convolution as its modules (conv, norm, act) inside this block, and the
+    other eval-only fast paths (`eval_fast_paths_enabled`) in their torch form."""
     global _enabled
     previous, _enabled = _enabled, False
     try:
         yield
     finally:
         _enabled = previous
+
+
+def eval_fast_paths_enabled() -> bool:
+    """False inside `plain_eval_convs()`, which turns off every eval-only fast path."""
+    return _enabled
 
 
 def release_folded_convs(model: nn.Module) -> None:
@@ -122,7 +128,7 @@ def _onednn_may_run(x: Tensor) -> bool:
     """The input-side conditions of both paths: enabled, no autograd or tracing, a
     channels-last CPU map in fp32, or under CPU bf16 autocast."""
     return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
-            and not torch.is_grad_enabled() and not _tracing()
+            and not torch.is_grad_enabled() and not is_tracing()
             and x.device.type == 'cpu' and x.dim() == 4
             and x.dtype in (torch.float32, torch.bfloat16)
             and x.is_contiguous(memory_format=torch.channels_last)
@@ -138,7 +144,7 @@ def _hooked(*modules: nn.Module | None) -> bool:
     return any(m is not None and (m._forward_hooks or m._forward_pre_hooks) for m in modules)
 
 
-def _tracing() -> bool:
+def is_tracing() -> bool:
     """Export and compilation record the modules' own ops (ONNX has no oneDNN op; the
     compilers fold BatchNorm themselves)."""
     return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
