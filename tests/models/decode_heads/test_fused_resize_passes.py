@@ -1,6 +1,7 @@
 """The compiled resize passes of the low-resolution fusion equal the plain form, and run only
 where they should (eval, fp32, CPU, numba present and not turned off)."""
-import numba
+import multiprocessing
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -114,16 +115,54 @@ def test_environment_variable_turns_the_compiled_passes_off(monkeypatch):
         fused_resize_passes.kernel.cache_clear()
 
 
-def test_kernel_threads_follow_torch():
-    levels, weight = random_case(SIZES[0])
+@pytest.mark.parametrize('threads', [1, 3])
+def test_rows_split_over_torchs_thread_count(threads, monkeypatch):
+    levels, weight = random_case(SIZES[0], batch=3)
+    expected = plain_form(levels, weight, False)
     previous = torch.get_num_threads()
+    pools = []
+    real_pool = fused_resize_passes._pool
+    monkeypatch.setattr(fused_resize_passes, '_pool',
+                        lambda pid, n: pools.append(n) or real_pool(pid, n))
     try:
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         with torch.no_grad():
-            conv3x3_over_upsampled_levels(levels, weight, False)
-        assert numba.get_num_threads() == 1
+            out = conv3x3_over_upsampled_levels(levels, weight, False)
     finally:
         torch.set_num_threads(previous)
+    assert pools == ([] if threads == 1 else [threads] * (threads - 1))
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _fuse_in_child(queue):
+    torch.set_num_threads(1)  # as DataLoader workers do: torch's OpenMP pool is not fork-safe
+    levels, weight = random_case(SIZES[1])
+    with torch.no_grad():
+        queue.put(conv3x3_over_upsampled_levels(levels, weight, False).sum().item())
+
+
+def test_a_forked_child_runs_the_compiled_passes(kernel_calls):
+    levels, weight = random_case(SIZES[1])
+    with torch.no_grad():
+        expected = conv3x3_over_upsampled_levels(levels, weight, False).sum().item()
+    assert kernel_calls == [2]
+    context = multiprocessing.get_context('fork')
+    queue = context.Queue()
+    child = context.Process(target=_fuse_in_child, args=(queue,))
+    child.start()
+    try:
+        result = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert result == pytest.approx(expected, rel=1e-6)
+
+
+def test_each_process_gets_its_own_worker_pool():
+    """A forked child must not send jobs to its parent's workers, which do not exist there."""
+    assert fused_resize_passes._pool(1, 2) is fused_resize_passes._pool(1, 2)
+    assert fused_resize_passes._pool(2, 2) is not fused_resize_passes._pool(1, 2)
 
 
 def test_sparse_rows_pads_and_refuses_dense_rows():

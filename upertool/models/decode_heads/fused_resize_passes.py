@@ -3,7 +3,7 @@
 `low_res_fusion` resizes each coarse level's tap maps with two banded matrix products per
 level; they are small-K products that move a full-resolution intermediate through memory
 three times per level (R-50 UPerNet at 512x512: ~22 ms). `resize_passes_kernel` does the
-same sums row by row in cache (~6.5 ms on the same 2-core AVX-512 host). It needs numba (a
+same sums row by row in cache (~7 ms on the same 2-core AVX-512 host). It needs numba (a
 runtime dependency; without it, or with UPERTOOL_NO_NUMBA=1, the torch form runs) and runs
 where the other eval-only fast paths run: no autograd, no tracing or export, fp32 on CPU.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from types import ModuleType
 
@@ -81,12 +82,17 @@ def add_resized_levels(out: Tensor, levels: Sequence[tuple[Tensor, Tables]]) -> 
     compiled = kernel()
     rows = out.permute(0, 2, 3, 1).numpy()  # (B, H, W, C), a view of `out`
     maps = [(_as_taps(m, out.shape[1]), tables) for m, tables in levels]
-    threads = _threads(compiled)
+    height, threads = out.shape[2], max(1, min(torch.get_num_threads(), out.shape[2]))
+    bounds = [(height * i // threads, height * (i + 1) // threads) for i in range(threads)]
     for start in range(0, len(maps), 3):  # the kernel takes up to three levels per pass
         group = maps[start:start + 3]
         padded = group + [group[0]] * (3 - len(group))  # unused slots: `count` skips them
-        compiled.add_three_levels(rows, len(group), *[m for m, _ in padded],
-                                  *[t for _, t in padded], threads)
+        args = (len(group), *[m for m, _ in padded], *[t for _, t in padded])
+        pending = [_pool(os.getpid(), threads).submit(compiled.add_rows, rows, *span, *args)
+                   for span in bounds[1:]]
+        compiled.add_rows(rows, *bounds[0], *args)  # this thread takes the first rows
+        for job in pending:
+            job.result()
 
 
 def _as_taps(maps: Tensor, channels: int) -> np.ndarray:
@@ -97,8 +103,9 @@ def _as_taps(maps: Tensor, channels: int) -> np.ndarray:
     return maps.permute(0, 2, 3, 1).reshape(batch, h, w, 3, 3, channels).numpy()
 
 
-def _threads(compiled: ModuleType) -> int:
-    """Follow torch's thread count (a user's `torch.set_num_threads` applies here too)."""
-    threads = min(torch.get_num_threads(), compiled.numba.config.NUMBA_NUM_THREADS)
-    compiled.numba.set_num_threads(threads)
-    return threads
+@lru_cache(maxsize=4)
+def _pool(pid: int, threads: int) -> ThreadPoolExecutor:
+    """Workers for all but the calling thread. `threads` follows torch's thread count, so a
+    user's `torch.set_num_threads` applies here too; `pid` gives a forked child a pool of its
+    own (the parent's workers do not exist there, and a job sent to them would never run)."""
+    return ThreadPoolExecutor(max(1, threads - 1), thread_name_prefix='upertool-resize')

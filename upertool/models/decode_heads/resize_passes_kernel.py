@@ -1,8 +1,10 @@
 """The low-resolution fusion's height and width passes as one compiled loop (numba).
 
 Imported only through `fused_resize_passes`, on first use: numba takes ~0.2 s to import,
-and compiling these functions ~7 s the first time on a machine (then they load from
-numba's on-disk cache in well under a second).
+and compiling these functions ~2 s the first time on a machine (then they load from
+numba's on-disk cache in well under a second). It runs single-threaded without the GIL;
+`fused_resize_passes` splits the rows over a thread pool the size of torch's, so numba's own
+threading layer (a second OpenMP runtime beside torch's) is never started.
 
 For each output row, every coarse level's nine tap maps are resized along the height into a
 row buffer that stays in the core's cache, then along the width straight into the output
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 # 'contract' lets LLVM use fused multiply-adds; no reassociation, so NaN and inf behave as
 # in the unfused sums
@@ -59,18 +60,15 @@ def _add_level_to_row(out_row, m, row_buffer, y, h_index, h_weight, w_index, w_w
                           + g3 * q3[c] + g4 * q4[c] + g5 * q5[c])
 
 
-@numba.njit(parallel=True, fastmath=_FLAGS, cache=True)
-def add_three_levels(out, count, m1, m2, m3, t1, t2, t3, threads):
-    """out (B, H, W, C) += the first `count` (1-3) levels' resized taps; m_i as
-    `_add_level_to_row`'s `m`, t_i its (h_index, h_weight, w_index, w_weight). Rows are split
-    into `threads` contiguous chunks per image, one parallel job each."""
-    batch, height = out.shape[0], out.shape[1]
+@numba.njit(nogil=True, fastmath=_FLAGS, cache=True)
+def add_rows(out, first, stop, count, m1, m2, m3, t1, t2, t3):
+    """out[:, first:stop] (B, H, W, C) += the first `count` (1-3) levels' resized taps; m_i
+    as `_add_level_to_row`'s `m` with a leading batch axis, t_i its (h_index, h_weight,
+    w_index, w_weight). Releases the GIL: threads add disjoint row ranges side by side."""
     widest = max(m1.shape[2], m2.shape[2], m3.shape[2])  # (B, h, w, 3, 3, C)
-    per_job = (height + threads - 1) // threads
-    for job in prange(batch * threads):
-        b, chunk = job // threads, job % threads
-        row_buffer = np.empty((3 * widest, out.shape[3]), out.dtype)
-        for y in range(chunk * per_job, min(height, (chunk + 1) * per_job)):
+    row_buffer = np.empty((3 * widest, out.shape[3]), out.dtype)
+    for b in range(out.shape[0]):
+        for y in range(first, stop):
             _add_level_to_row(out[b, y], m1[b], row_buffer, y, t1[0], t1[1], t1[2], t1[3])
             if count > 1:
                 _add_level_to_row(out[b, y], m2[b], row_buffer, y, t2[0], t2[1], t2[2], t2[3])
