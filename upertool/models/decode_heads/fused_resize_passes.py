@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from types import ModuleType
 
@@ -82,17 +81,15 @@ def add_resized_levels(out: Tensor, levels: Sequence[tuple[Tensor, Tables]]) -> 
     compiled = kernel()
     rows = out.permute(0, 2, 3, 1).numpy()  # (B, H, W, C), a view of `out`
     maps = [(_as_taps(m, out.shape[1]), tables) for m, tables in levels]
-    height, threads = out.shape[2], max(1, min(torch.get_num_threads(), out.shape[2]))
-    bounds = [(height * i // threads, height * (i + 1) // threads) for i in range(threads)]
+    threads = _threads(compiled, out.shape[2])
     for start in range(0, len(maps), 3):  # the kernel takes up to three levels per pass
         group = maps[start:start + 3]
         padded = group + [group[0]] * (3 - len(group))  # unused slots: `count` skips them
         args = (len(group), *[m for m, _ in padded], *[t for _, t in padded])
-        pending = [_pool(os.getpid(), threads).submit(compiled.add_rows, rows, *span, *args)
-                   for span in bounds[1:]]
-        compiled.add_rows(rows, *bounds[0], *args)  # this thread takes the first rows
-        for job in pending:
-            job.result()
+        if threads == 1:  # no parallel region: also safe in a forked child
+            compiled.add_rows(rows, 0, out.shape[2], *args)
+        else:
+            compiled.add_rows_in_parallel(rows, threads, *args)
 
 
 def _as_taps(maps: Tensor, channels: int) -> np.ndarray:
@@ -103,9 +100,10 @@ def _as_taps(maps: Tensor, channels: int) -> np.ndarray:
     return maps.permute(0, 2, 3, 1).reshape(batch, h, w, 3, 3, channels).numpy()
 
 
-@lru_cache(maxsize=4)
-def _pool(pid: int, threads: int) -> ThreadPoolExecutor:
-    """Workers for all but the calling thread. `threads` follows torch's thread count, so a
-    user's `torch.set_num_threads` applies here too; `pid` gives a forked child a pool of its
-    own (the parent's workers do not exist there, and a job sent to them would never run)."""
-    return ThreadPoolExecutor(max(1, threads - 1), thread_name_prefix='upertool-resize')
+def _threads(compiled: ModuleType, height: int) -> int:
+    """Torch's thread count (a user's `torch.set_num_threads` applies here too), within
+    numba's and the rows'; numba's count is set to it for this thread."""
+    threads = min(torch.get_num_threads(), compiled.numba.config.NUMBA_NUM_THREADS, height)
+    if threads > 1:
+        compiled.numba.set_num_threads(threads)
+    return max(threads, 1)

@@ -1,10 +1,8 @@
 """The low-resolution fusion's height and width passes as one compiled loop (numba).
 
 Imported only through `fused_resize_passes`, on first use: numba takes ~0.2 s to import,
-and compiling these functions ~2 s the first time on a machine (then they load from
-numba's on-disk cache in well under a second). It runs single-threaded without the GIL;
-`fused_resize_passes` splits the rows over a thread pool the size of torch's, so numba's own
-threading layer (a second OpenMP runtime beside torch's) is never started.
+and compiling these functions ~7 s the first time on a machine (then they load from
+numba's on-disk cache in well under a second).
 
 For each output row, every coarse level's nine tap maps are resized along the height into a
 row buffer that stays in the core's cache, then along the width straight into the output
@@ -18,6 +16,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import prange
 
 # 'contract' lets LLVM use fused multiply-adds; no reassociation, so NaN and inf behave as
 # in the unfused sums
@@ -64,7 +63,7 @@ def _add_level_to_row(out_row, m, row_buffer, y, h_index, h_weight, w_index, w_w
 def add_rows(out, first, stop, count, m1, m2, m3, t1, t2, t3):
     """out[:, first:stop] (B, H, W, C) += the first `count` (1-3) levels' resized taps; m_i
     as `_add_level_to_row`'s `m` with a leading batch axis, t_i its (h_index, h_weight,
-    w_index, w_weight). Releases the GIL: threads add disjoint row ranges side by side."""
+    w_index, w_weight)."""
     widest = max(m1.shape[2], m2.shape[2], m3.shape[2])  # (B, h, w, 3, 3, C)
     row_buffer = np.empty((3 * widest, out.shape[3]), out.dtype)
     for b in range(out.shape[0]):
@@ -74,3 +73,14 @@ def add_rows(out, first, stop, count, m1, m2, m3, t1, t2, t3):
                 _add_level_to_row(out[b, y], m2[b], row_buffer, y, t2[0], t2[1], t2[2], t2[3])
             if count > 2:
                 _add_level_to_row(out[b, y], m3[b], row_buffer, y, t3[0], t3[1], t3[2], t3[3])
+
+
+@numba.njit(parallel=True, fastmath=_FLAGS, cache=True)
+def add_rows_in_parallel(out, threads, count, m1, m2, m3, t1, t2, t3):
+    """`add_rows` over all rows, split into `threads` contiguous ranges run side by side on
+    numba's threads (set `numba.set_num_threads(threads)` first). A pool of our own threads
+    ran 1.6x slower right after a torch op, while torch's OpenMP threads still spin."""
+    height = out.shape[1]
+    for job in prange(threads):
+        add_rows(out, height * job // threads, height * (job + 1) // threads, count,
+                 m1, m2, m3, t1, t2, t3)
