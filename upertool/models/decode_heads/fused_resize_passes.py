@@ -1,11 +1,12 @@
 """When and how the low-resolution fusion's resize passes run as one compiled loop.
 
 `low_res_fusion` resizes each coarse level's tap maps with two banded matrix products per
-level; they are small-K products that move a full-resolution intermediate through memory
-three times per level (R-50 UPerNet at 512x512: ~22 ms). `resize_passes_kernel` does the
-same sums row by row in cache (~7 ms on the same 2-core AVX-512 host). It needs numba (a
-runtime dependency; without it, or with UPERTOOL_NO_NUMBA=1, the torch form runs) and runs
-where the other eval-only fast paths run: no autograd, no tracing or export, fp32 on CPU.
+level: small-K products that write a full-resolution intermediate per level and read and
+write it again per tap (R-50 UPerNet at 512x512, its three coarse levels: ~26 ms).
+`resize_passes_kernel` does the same sums row by row in cache (~7.5 ms on the same 2-core
+AVX-512 host). It needs numba (a runtime dependency; without it, or with
+UPERTOOL_NO_NUMBA=1, the torch form runs) and runs where the other eval-only fast paths run:
+no autograd, no tracing or export, fp32 on CPU.
 """
 from __future__ import annotations
 
