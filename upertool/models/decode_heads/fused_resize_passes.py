@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from upertool.models.utils.folded_conv import eval_fast_paths_enabled, is_tracing
+from upertool.models.utils.folded_conv import eval_fast_paths_may_run
 
 HEIGHT_NONZEROS = 2  # source rows a shifted bilinear tap reads per output row
 WIDTH_NONZEROS = 6  # source (x, kx) columns summed per output column: 2 x 3 taps
@@ -40,8 +40,7 @@ def kernel() -> ModuleType | None:
 
 def can_run(out: Tensor) -> bool:
     """Whether the compiled passes may add into `out` (B, C, H, W), the fusion's result."""
-    return (eval_fast_paths_enabled() and not torch.is_grad_enabled() and not is_tracing()
-            and out.device.type == 'cpu' and out.dtype == torch.float32
+    return (eval_fast_paths_may_run() and out.device.type == 'cpu' and out.dtype == torch.float32
             and out.is_contiguous(memory_format=torch.channels_last)
             and kernel() is not None)
 

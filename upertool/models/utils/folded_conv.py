@@ -40,7 +40,7 @@ _T = TypeVar('_T')
 @contextlib.contextmanager
 def plain_eval_convs() -> Iterator[None]:
     """Run every convolution as its modules (conv, norm, act) inside this block, and the
-    other eval-only fast paths (`eval_fast_paths_enabled`) in their torch form."""
+    other eval-only fast paths (`eval_fast_paths_may_run`) in their torch form."""
     global _enabled
     previous, _enabled = _enabled, False
     try:
@@ -49,9 +49,10 @@ def plain_eval_convs() -> Iterator[None]:
         _enabled = previous
 
 
-def eval_fast_paths_enabled() -> bool:
-    """False inside `plain_eval_convs()`, which turns off every eval-only fast path."""
-    return _enabled
+def eval_fast_paths_may_run() -> bool:
+    """The conditions every eval-only fast path shares: not inside `plain_eval_convs()`, no
+    autograd, no tracing, export or compilation."""
+    return _enabled and not torch.is_grad_enabled() and not _tracing()
 
 
 def release_folded_convs(model: nn.Module) -> None:
@@ -107,11 +108,17 @@ def kept_beside(cache: WeakIdKeyDictionary, tensor: Tensor, key: tuple,
     """`build()`'s result, kept in `cache` beside `tensor` (by identity, as tensors compare
     by value; weakly, so a dropped tensor takes its entry with it) until the tensor's
     version or `key` changes. `tensor` must not be an inference tensor (it has no version)."""
-    full_key = (tensor._version, *key)
-    entry = cache.get(tensor)
-    if entry is None or entry[0] != full_key:
-        entry = (full_key, build())
-        cache[tensor] = entry
+    return _kept(cache, tensor, (tensor._version, *key), build)
+
+
+def _kept(cache: weakref.WeakKeyDictionary | WeakIdKeyDictionary, owner: object, key: tuple,
+          build: Callable[[], _T]) -> _T:
+    """`owner`'s entry in `cache` if it was built for `key`, else `build()`'s result,
+    replacing it."""
+    entry = cache.get(owner)
+    if entry is None or entry[0] != key:
+        entry = (key, build())
+        cache[owner] = entry
     return entry[1]
 
 
@@ -127,8 +134,7 @@ def _reordered(weight: Tensor, padding: list[int], stride: list[int], dilation: 
 def _onednn_may_run(x: Tensor) -> bool:
     """The input-side conditions of both paths: enabled, no autograd or tracing, a
     channels-last CPU map in fp32, or under CPU bf16 autocast."""
-    return (_enabled and _ONEDNN and torch.backends.mkldnn.enabled
-            and not torch.is_grad_enabled() and not is_tracing()
+    return (eval_fast_paths_may_run() and _ONEDNN and torch.backends.mkldnn.enabled
             and x.device.type == 'cpu' and x.dim() == 4
             and x.dtype in (torch.float32, torch.bfloat16)
             and x.is_contiguous(memory_format=torch.channels_last)
@@ -144,7 +150,7 @@ def _hooked(*modules: nn.Module | None) -> bool:
     return any(m is not None and (m._forward_hooks or m._forward_pre_hooks) for m in modules)
 
 
-def is_tracing() -> bool:
+def _tracing() -> bool:
     """Export and compilation record the modules' own ops (ONNX has no oneDNN op; the
     compilers fold BatchNorm themselves)."""
     return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
@@ -176,16 +182,6 @@ def folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None) -> tuple[Ten
     return weight.detach().contiguous(memory_format=torch.channels_last), bias.detach()
 
 
-def _cached(conv: nn.Conv2d, key: tuple, build: Callable[[], tuple[Tensor, Tensor]]
-            ) -> tuple[Tensor, Tensor]:
-    """`conv`'s cache entry for `key`, built (replacing any other entry) when missing."""
-    entry = _cache.get(conv)
-    if entry is None or entry[0] != key:
-        entry = (key, *build())
-        _cache[conv] = entry
-    return entry[1], entry[2]
-
-
 def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None,
                                   dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
     """`folded_weight_and_bias` in `dtype`, kept until a weight or statistic changes (the
@@ -193,7 +189,7 @@ def cached_folded_weight_and_bias(conv: nn.Conv2d, norm: nn.Module | None,
     def build() -> tuple[Tensor, Tensor]:
         weight, bias = folded_weight_and_bias(conv, norm)
         return weight.to(dtype), bias.to(dtype)
-    return _cached(conv, ('plain', dtype, *_state_key(conv, norm)), build)
+    return _kept(_cache, conv, ('plain', dtype, *_state_key(conv, norm)), build)
 
 
 def _state_key(conv: nn.Conv2d, norm: nn.Module | None) -> tuple:
@@ -219,7 +215,8 @@ def _packed(conv: nn.Conv2d, norm: nn.Module | None, x: Tensor) -> tuple[Tensor,
         packed = _reordered(weight.to(dtype), list(conv.padding), list(conv.stride),
                             list(conv.dilation), conv.groups, x.shape)
         return packed, bias.to(dtype).contiguous()
-    return _cached(conv, ('packed', tuple(x.shape), dtype, *_state_key(conv, norm)), build)
+    return _kept(_cache, conv, ('packed', tuple(x.shape), dtype, *_state_key(conv, norm)),
+                 build)
 
 
 def folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.Module | None, relu: bool,
